@@ -1,0 +1,81 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { sinkSchemas, sourceSchemas } from "../plugins.js";
+import { bytes, duration, id, port, posInt } from "./common.js";
+
+export const spoolSchema = z
+  .strictObject({
+    /** Largest amount of record data kept on disk. */
+    maxBytes: bytes().default(512 * 1024 * 1024),
+    /** Oldest record kept, by receive time (Kinesis' default retention is 24h). */
+    maxAgeMs: duration().default(24 * 3_600_000),
+    /** What a full spool does: drop the oldest records, refuse new ones, or stop acknowledging producers. */
+    onFull: z.enum(["drop-oldest", "drop-newest", "block"]).default("drop-oldest"),
+    /** normal survives a process crash; full also survives power loss (fsync every commit). */
+    sync: z.enum(["normal", "full"]).default("normal"),
+    /** Most readings committed in one transaction. */
+    maxCommitRecords: posInt().default(5000),
+  })
+  .prefault({});
+
+export const httpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    host: z.string().default("127.0.0.1"),
+    port: port().default(9464),
+  })
+  .prefault({});
+
+const sourceUnion = z.discriminatedUnion("type", sourceSchemas, {
+  error: (iss) =>
+    iss.code === "invalid_union"
+      ? `expected a source type: ${sourceSchemas.map((s) => s.shape.type.value).join(", ")}`
+      : undefined,
+});
+const sinkUnion = z.discriminatedUnion("type", sinkSchemas, {
+  error: (iss) =>
+    iss.code === "invalid_union"
+      ? `expected a sink type: ${sinkSchemas.map((s) => s.shape.type.value).join(", ")}`
+      : undefined,
+});
+
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    agentId: id().default(
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, "-")
+        .slice(0, 64) || "edgespool",
+    ),
+    dataDir: z.string().min(1).default("./data"),
+    sources: z.array(sourceUnion).default([]),
+    sinks: z.array(sinkUnion).min(1, "expected at least one sink"),
+    spool: spoolSchema,
+    http: httpSchema,
+    /** How long SIGTERM waits for in-flight batches before closing anyway. */
+    shutdownTimeoutMs: duration().default(10_000),
+    log: z
+      .strictObject({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, string>();
+    const check = (list: { id: string }[], key: "sources" | "sinks") =>
+      list.forEach((item, i) => {
+        const prev = seen.get(item.id);
+        if (prev !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: [key, i, "id"],
+            message: `duplicate id "${item.id}" (also ${prev})`,
+          });
+        else seen.set(item.id, `${key}[${i}]`);
+      });
+    check(cfg.sources, "sources");
+    check(cfg.sinks, "sinks");
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type SpoolConfig = Config["spool"];

@@ -1,0 +1,41 @@
+import type { z } from "zod";
+import type { Sink, SinkContext } from "./sinks/sink.js";
+import { stdoutSinkSchema } from "./sinks/stdout/config.js";
+import { mqttBrokerSourceSchema } from "./sources/mqtt-broker/config.js";
+import type { Source, SourceContext } from "./sources/source.js";
+
+/**
+ * Every source and sink type: its config schema (validated at start) and a lazy loader for its
+ * implementation, so `edgespool check` never loads the AWS SDK or serialport. Add a plugin by
+ * adding one line to each list below.
+ */
+
+export const sourceSchemas = [mqttBrokerSourceSchema] as const;
+export const sinkSchemas = [stdoutSinkSchema] as const;
+
+export type SourceConfig = z.infer<(typeof sourceSchemas)[number]>;
+export type SinkConfig = z.infer<(typeof sinkSchemas)[number]>;
+
+type Loader<C, T, X> = () => Promise<(cfg: C, ctx: X) => T | Promise<T>>;
+
+const sourceLoaders: {
+  [K in SourceConfig["type"]]: Loader<Extract<SourceConfig, { type: K }>, Source, SourceContext>;
+} = {
+  "mqtt-broker": async () => (await import("./sources/mqtt-broker/index.js")).createMqttBrokerSource,
+};
+
+const sinkLoaders: {
+  [K in SinkConfig["type"]]: Loader<Extract<SinkConfig, { type: K }>, Sink, SinkContext>;
+} = {
+  stdout: async () => (await import("./sinks/stdout/index.js")).createStdoutSink,
+};
+
+export async function createSource(cfg: SourceConfig, ctx: SourceContext): Promise<Source> {
+  const load = sourceLoaders[cfg.type] as Loader<SourceConfig, Source, SourceContext>;
+  return (await load())(cfg, ctx);
+}
+
+export async function createSink(cfg: SinkConfig, ctx: SinkContext): Promise<Sink> {
+  const load = sinkLoaders[cfg.type] as Loader<SinkConfig, Sink, SinkContext>;
+  return (await load())(cfg, ctx);
+}

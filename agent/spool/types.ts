@@ -1,0 +1,71 @@
+import type { NewRecord, OutRecord } from "../record/record.js";
+
+/** What `append` did with one group commit. */
+export interface AppendResult {
+  /** Rows inserted (new ids). */
+  stored: number;
+  /** Rows whose id was already in the spool: kept once, not an error. */
+  duplicates: number;
+  /** Rows refused because the spool is full and `onFull` is `drop-newest`. */
+  droppedNewest: number;
+  /** Under `onFull: block`: nothing was written; call again once `waitForSpace` resolves. */
+  blocked: boolean;
+}
+
+export interface SinkStats {
+  sink: string;
+  /** Records after this sink's cursor. */
+  depth: number;
+  /** Age in ms of the oldest record after the cursor (by receive time), 0 when empty. */
+  oldestAgeMs: number;
+  shipped: number;
+  /** Drops by reason (max-age, spool-full, dead-letter, filter). */
+  dropped: Record<string, number>;
+  deadLetters: number;
+  cursor: number;
+}
+
+export interface SpoolStats {
+  records: number;
+  /** Bytes of record data counted against `maxBytes`. */
+  bytes: number;
+  /** Size of the database files on disk (main + WAL). */
+  fileBytes: number;
+  lastSeq: number;
+  sinks: SinkStats[];
+}
+
+export interface DeadLetter {
+  record: OutRecord;
+  reason: string;
+}
+
+/**
+ * The durable queue between sources and sinks (DESIGN §1, §4). Synchronous: better-sqlite3 is,
+ * and a group commit is one short transaction. Sinks page through it; nothing here loads the
+ * backlog into memory.
+ */
+export interface SpoolApi {
+  /** One transaction for the whole group; assigns seq; a duplicate id is stored once. */
+  append(records: readonly NewRecord[]): AppendResult;
+  /** Ensures cursors exist for exactly these sinks; cursors of sinks no longer configured are removed. */
+  setSinks(sinkIds: readonly string[]): void;
+  /** Up to `limit` records (and about `maxBytes` of body) with seq > afterSeq, in seq order. */
+  read(afterSeq: number, limit: number, maxBytes?: number): OutRecord[];
+  /** The durable cursor of a sink: every record with seq <= it is done for that sink. */
+  cursor(sink: string): number;
+  /** Advances a sink's cursor (never backwards), counts `shipped`, deletes what every sink is done with. */
+  ack(sink: string, uptoSeq: number, shipped: number): void;
+  /** Stores records a sink refuses for good; counted as dropped with reason dead-letter. */
+  deadLetter(sink: string, letters: readonly DeadLetter[]): void;
+  /** Counts records a sink skipped on purpose (filter) without shipping them. */
+  countDropped(sink: string, reason: string, n: number): void;
+  /** Applies maxAge and maxBytes now; returns how many records were removed. */
+  enforceRetention(): number;
+  /** Returns freed pages to the file system and truncates the WAL. */
+  reclaim(): void;
+  /** Resolves when an append under `onFull: block` may succeed, or after `timeoutMs`. */
+  waitForSpace(timeoutMs: number): Promise<void>;
+  stats(): SpoolStats;
+  close(): void;
+}

@@ -1,0 +1,148 @@
+import { readingId } from "../record/ids.js";
+import type { NewRecord, Reading } from "../record/record.js";
+import type { Ingest, IngestOutcome } from "../sources/source.js";
+import type { SpoolApi } from "../spool/types.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
+
+export interface IngestOptions {
+  agentId: string;
+  /** Most readings committed in one transaction. */
+  maxCommitRecords: number;
+  now?: () => number;
+}
+
+interface Pending {
+  records: NewRecord[];
+  resolve: (o: IngestOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface IngestQueue extends Ingest {
+  /** Commits what is queued and stops taking new submissions. */
+  close(): Promise<void>;
+  /** Readings waiting for a commit (e.g. while the spool blocks). */
+  readonly pending: number;
+}
+
+/**
+ * Group commit (DESIGN §1): submissions that arrive in the same turn of the event loop are
+ * committed in one transaction, then resolved in arrival order, so a source acknowledges its
+ * senders in the order they sent. While the spool blocks (`onFull: block`) nothing resolves,
+ * which is what makes producers wait.
+ */
+export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: IngestOptions): IngestQueue {
+  const now = opts.now ?? Date.now;
+  let queue: Pending[] = [];
+  let queued = 0;
+  let scheduled = false;
+  let flushing: Promise<void> | undefined;
+  let closed = false;
+
+  function toRecords(source: string, readings: readonly Reading[]): NewRecord[] {
+    const rxMs = now();
+    const rx = new Date(rxMs).toISOString();
+    return readings.map((r) => {
+      const rec: NewRecord = {
+        id: readingId(r),
+        sensor: r.sensor,
+        ts: r.deviceTs === undefined ? rx : new Date(r.deviceTs).toISOString(),
+        temperature: r.temperature,
+        source,
+        agent: opts.agentId,
+        rx,
+      };
+      if (r.humidity !== undefined) rec.humidity = r.humidity;
+      if (r.attrs !== undefined) rec.attrs = r.attrs;
+      return rec;
+    });
+  }
+
+  function takeGroup(): Pending[] {
+    const group: Pending[] = [];
+    let n = 0;
+    while (queue.length > 0 && (group.length === 0 || n + queue[0]!.records.length <= opts.maxCommitRecords)) {
+      const p = queue.shift()!;
+      n += p.records.length;
+      group.push(p);
+    }
+    queued -= n;
+    return group;
+  }
+
+  async function commitGroup(group: Pending[]): Promise<void> {
+    const records = group.flatMap((p) => p.records);
+    for (;;) {
+      let result: ReturnType<SpoolApi["append"]>;
+      try {
+        result = spool.append(records);
+      } catch (err) {
+        telemetry.log.error({ err }, "spool append failed");
+        for (const p of group) p.reject(err);
+        return;
+      }
+      if (result.blocked) {
+        telemetry.warnLimited("ingest:blocked", { waiting: records.length + queued }, "spool full: holding acknowledgements");
+        await spool.waitForSpace(1000);
+        continue;
+      }
+      telemetry.committed(result.stored, result.duplicates);
+      if (result.droppedNewest > 0) telemetry.drop("*", "spool-full", result.droppedNewest, "onFull: drop-newest");
+      // The spool reports totals for the transaction; apportion them so each sender learns its share.
+      let dup = result.duplicates;
+      let dropped = result.droppedNewest;
+      for (const p of group) {
+        const n = p.records.length;
+        const d = Math.min(dropped, n);
+        dropped -= d;
+        const u = Math.min(dup, n - d);
+        dup -= u;
+        p.resolve({ stored: n - d - u, duplicates: u, dropped: d });
+      }
+      return;
+    }
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0) await commitGroup(takeGroup());
+  }
+
+  function schedule(): void {
+    if (scheduled || flushing) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      flushing = drain().finally(() => {
+        flushing = undefined;
+        if (queue.length > 0) schedule();
+      });
+    });
+  }
+
+  return {
+    submit(source, readings) {
+      if (closed) return Promise.reject(new Error("ingest closed"));
+      if (readings.length === 0) return Promise.resolve({ stored: 0, duplicates: 0, dropped: 0 });
+      telemetry.accepted(source, readings.length);
+      const records = toRecords(source, readings);
+      return new Promise<IngestOutcome>((resolve, reject) => {
+        queue.push({ records, resolve, reject });
+        queued += records.length;
+        schedule();
+      });
+    },
+    reject(source, reason, detail) {
+      telemetry.reject(source, reason, detail);
+    },
+    get pending() {
+      return queued;
+    },
+    async close() {
+      closed = true;
+      while (flushing || scheduled || queue.length > 0) {
+        if (flushing) await flushing;
+        else await drain();
+      }
+      queue = [];
+    },
+  };
+}

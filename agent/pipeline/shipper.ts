@@ -1,0 +1,147 @@
+import { backoffDelay, sleep } from "../backoff.js";
+import type { SinkCommonConfig } from "../config/common.js";
+import type { OutRecord } from "../record/record.js";
+import { SinkError, type Sink } from "../sinks/sink.js";
+import type { SpoolApi } from "../spool/types.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
+import { deliver } from "./deliver.js";
+import type { Transform } from "./transform.js";
+
+export interface ShipperOptions {
+  now?: () => number;
+  /** How often an idle shipper looks again (transforms' windows, missed notifications). */
+  idlePollMs?: number;
+}
+
+/**
+ * One sink's read loop (DESIGN §1): pages records after its position in the spool (never the
+ * whole backlog), waits to fill a batch up to `maxBufferAgeMs`, runs the sink's transforms,
+ * delivers with retries, and only then moves the sink's durable cursor.
+ */
+export class Shipper {
+  private readPos: number;
+  private newSinceRead = 0;
+  private wake: (() => void) | undefined;
+  private readonly stopCtl = new AbortController();
+  private readonly abortCtl = new AbortController();
+  private running: Promise<void> | undefined;
+  private readonly now: () => number;
+  private readonly idlePollMs: number;
+
+  constructor(
+    private readonly spool: SpoolApi,
+    private readonly sink: Sink,
+    private readonly cfg: SinkCommonConfig,
+    private readonly transforms: readonly Transform[],
+    private readonly telemetry: Telemetry,
+    opts: ShipperOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.idlePollMs = opts.idlePollMs ?? 1000;
+    this.readPos = spool.cursor(sink.id);
+  }
+
+  start(): void {
+    this.running ??= this.loop().catch((err) => {
+      this.telemetry.log.error({ err, sink: this.sink.id }, "shipping loop failed");
+    });
+  }
+
+  /** Called after each group commit with the number of new records. */
+  notify(n: number): void {
+    this.newSinceRead += n;
+    if (this.wake && this.newSinceRead >= this.cfg.maxBatchRecords) this.wake();
+  }
+
+  /** Stops reading; lets the batch in flight finish for up to `timeoutMs`, then aborts it (it is resent later). */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopCtl.abort();
+    this.wake?.();
+    const timer = setTimeout(() => this.abortCtl.abort(), timeoutMs);
+    try {
+      await this.running;
+    } finally {
+      clearTimeout(timer);
+      await this.sink.close().catch((err) => this.telemetry.log.warn({ err, sink: this.sink.id }, "sink close failed"));
+    }
+  }
+
+  private get stopping(): boolean {
+    return this.stopCtl.signal.aborted;
+  }
+
+  private waitFor(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async startSink(): Promise<boolean> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        await this.sink.start();
+        this.telemetry.log.info({ sink: this.sink.id, type: this.sink.type }, "sink started");
+        return true;
+      } catch (err) {
+        const se = err instanceof SinkError ? err : undefined;
+        this.telemetry.sinkError(this.sink.id, se?.code ?? "start", err, true);
+        await sleep(backoffDelay(attempt, this.cfg.retry), this.stopCtl.signal);
+      }
+    }
+    return false;
+  }
+
+  private async loop(): Promise<void> {
+    if (!(await this.startSink())) return;
+    while (!this.stopping) {
+      this.newSinceRead = 0;
+      const page = this.spool.read(this.readPos, this.cfg.maxBatchRecords, this.cfg.maxBatchBytes);
+      const now = this.now();
+      if (page.length === 0) {
+        const due = this.transforms.flatMap((t) => t.flush(now));
+        if (due.length > 0) await this.ship(due, this.readPos);
+        else await this.waitFor(this.idlePollMs);
+        continue;
+      }
+      const bytes = page.reduce((n, r) => n + r.body.length + 1, 0);
+      const full = page.length >= this.cfg.maxBatchRecords || bytes >= this.cfg.maxBatchBytes * 0.9;
+      const waited = now - page[0]!.rxMs;
+      if (!full && waited >= 0 && waited < this.cfg.maxBufferAgeMs) {
+        await this.waitFor(this.cfg.maxBufferAgeMs - waited);
+        continue;
+      }
+      const lastSeq = page[page.length - 1]!.seq;
+      let out: OutRecord[] = page;
+      for (const t of this.transforms) {
+        out = t.process(out, now);
+        if (t.dropped) this.spool.countDropped(this.sink.id, t.name, t.dropped);
+      }
+      await this.ship(out, lastSeq);
+    }
+  }
+
+  /** Delivers `out` and, when every record is settled, acks the cursor up to `lastSeq` (held windows permitting). */
+  private async ship(out: OutRecord[], lastSeq: number): Promise<void> {
+    let shipped = 0;
+    if (out.length > 0) {
+      const res = await deliver(this.sink, out, this.cfg.retry, this.telemetry, this.abortCtl.signal);
+      if (!res.complete) return;
+      if (res.deadLetters.length > 0) this.spool.deadLetter(this.sink.id, res.deadLetters);
+      shipped = res.shipped;
+    }
+    let ackTo = lastSeq;
+    for (const t of this.transforms) {
+      const held = t.heldSeq();
+      if (held !== undefined) ackTo = Math.min(ackTo, held - 1);
+    }
+    this.readPos = Math.max(this.readPos, lastSeq);
+    this.spool.ack(this.sink.id, ackTo, shipped);
+  }
+}

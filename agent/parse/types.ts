@@ -37,6 +37,8 @@ export interface ParseContext {
 
 export interface Parser {
   parse(payload: Uint8Array | string, ctx?: ParseContext): ParseResult;
+  /** Forgets stream state (the CSV header row), e.g. after a serial port reopens. */
+  reset?(): void;
 }
 
 /** Where each canonical field comes from in the payload (dot paths into JSON; column names in CSV/kv). */
@@ -64,6 +66,8 @@ export const parserSchema = {
   columns: z.array(z.string().min(1)).optional(),
   /** CSV: the first line is a header row. */
   header: z.boolean().default(false),
+  /** CSV: the field separator. */
+  delimiter: z.string().length(1, "expected one character").default(","),
   /** Largest payload or line accepted. */
   maxBytes: bytes().default(64 * 1024),
 };

@@ -1,0 +1,124 @@
+import mqtt from "mqtt";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { contentId } from "../../agent/record/ids.js";
+import { readNdjsonDir } from "../../agent/sinks/file/read.js";
+import { type AgentProcess, freePort, killHard, spawnAgent, tempDir, waitForPort } from "../helpers/agent-process.js";
+
+/**
+ * Issue 2's crash test: QoS1 publishers from several clients, the agent SIGKILLed at random
+ * moments and restarted; every message whose PUBACK a client saw must be in the file sink's
+ * output, and once each after dropping duplicate ids.
+ */
+
+const KILLS = Number(process.env.EDGESPOOL_CRASH_KILLS ?? (process.env.EDGESPOOL_SOAK ? 20 : 5));
+const CLIENTS = 4;
+
+let agent: AgentProcess | undefined;
+afterEach(async () => {
+  if (agent) await killHard(agent);
+});
+
+function config(dir: string, port: number) {
+  return {
+    agentId: "crash-test",
+    dataDir: join(dir, "data"),
+    sources: [
+      {
+        type: "mqtt-broker",
+        id: "local-mqtt",
+        port,
+        topics: ["sensors/#"],
+        topicTemplate: "sensors/{room}/{sensor}/temperature",
+        sensor: "{room}/{sensor}",
+      },
+    ],
+    sinks: [{ type: "file", id: "files", dir: join(dir, "out"), maxBufferAgeMs: 50, maxBatchRecords: 200 }],
+    http: { enabled: false },
+  };
+}
+
+describe("crash: SIGKILL while receiving QoS1", () => {
+  it(`keeps every acknowledged reading across ${KILLS} kills`, async () => {
+    const dir = tempDir("edgespool-crash-");
+    const port = await freePort();
+    const cfg = config(dir, port);
+    agent = spawnAgent(dir, cfg);
+    await waitForPort(port);
+
+    const acked = new Set<string>();
+    let publishing = true;
+    let sent = 0;
+    const clients = Array.from({ length: CLIENTS }, (_, c) =>
+      mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+        clientId: `crash-${c}`,
+        reconnectPeriod: 100,
+        connectTimeout: 2000,
+      }),
+    );
+    const loops = clients.map(async (client, c) => {
+      const sensor = `room${c}/t${c}`;
+      let n = 0;
+      let inflight = 0;
+      while (publishing) {
+        if (inflight >= 32 || !client.connected) {
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        const seq = n++;
+        const temperature = 20 + (seq % 50) / 10;
+        const id = contentId({ sensor, temperature, deviceSeq: seq })!;
+        inflight++;
+        sent++;
+        client.publish(
+          `sensors/room${c}/t${c}/temperature`,
+          JSON.stringify({ temperature, seq }),
+          { qos: 1 },
+          (err) => {
+            inflight--;
+            if (!err) acked.add(id);
+          },
+        );
+        await new Promise((r) => setImmediate(r));
+      }
+    });
+
+    for (let k = 0; k < KILLS; k++) {
+      await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
+      await killHard(agent);
+      agent = spawnAgent(dir, cfg);
+      await waitForPort(port);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    publishing = false;
+    await Promise.all(loops);
+    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+
+    expect(acked.size).toBeGreaterThan(500);
+    let lines: string[] = [];
+    const until = Date.now() + 20_000;
+    let missing: string[] = [...acked];
+    while (Date.now() < until) {
+      lines = readNdjsonDir(cfg.sinks[0]!.dir);
+      const ids = new Set(lines.map((l) => (JSON.parse(l) as { id: string }).id));
+      missing = [...acked].filter((id) => !ids.has(id));
+      if (missing.length === 0) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(missing, `${missing.length} acknowledged readings missing of ${acked.size} (sent ${sent})`).toEqual([]);
+
+    // Once each after dropping duplicate ids, and per-sensor spool order in the sink.
+    const first = new Map<string, { sensor: string; seq: number }>();
+    for (const l of lines) {
+      const r = JSON.parse(l) as { id: string; sensor: string; seq: number };
+      if (!first.has(r.id)) first.set(r.id, r);
+    }
+    const lastSeq = new Map<string, number>();
+    for (const r of first.values()) {
+      expect(r.seq).toBeGreaterThan(lastSeq.get(r.sensor) ?? -1);
+      lastSeq.set(r.sensor, r.seq);
+    }
+    expect(first.size).toBeGreaterThanOrEqual(acked.size);
+  }, 120_000);
+});

@@ -94,7 +94,7 @@ export class FilterTransform implements Transform {
     this.match = compileFilter(expression);
   }
 
-  process(batch: readonly OutRecord[]): OutRecord[] {
+  process(batch: readonly OutRecord[], _nowMs = 0): OutRecord[] {
     const out: OutRecord[] = [];
     for (const r of batch) {
       let keep = false;

@@ -1,0 +1,135 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+
+export type Db = Database.Database;
+
+export const DB_FILE = "spool.db";
+const SIDE_FILES = ["-wal", "-shm"] as const;
+
+/** Bytes counted per row on top of its body: the id index entry, the row header, the integer columns. */
+export const ROW_OVERHEAD = 64;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  sensor TEXT NOT NULL,
+  rx INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+  sink TEXT PRIMARY KEY,
+  acked INTEGER NOT NULL DEFAULT 0,
+  shipped INTEGER NOT NULL DEFAULT 0,
+  dead_letters INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS drops (
+  sink TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (sink, reason)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  rowid INTEGER PRIMARY KEY,
+  sink TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_at ON dead_letters (at);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('lastSeq', 0), ('bytes', 0), ('clockHigh', 0), ('clockOffset', 0);
+`;
+
+export function dbPath(dir: string): string {
+  return join(dir, DB_FILE);
+}
+
+/** True for the errors after which SQLite will not read this file again: move it aside. */
+export function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_CORRUPT") || code.startsWith("SQLITE_NOTADB"));
+}
+
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_FULL");
+}
+
+/** Restricts the database and its WAL/SHM to the owner, whichever of them exist by now. */
+export function restrictFiles(dir: string): void {
+  const main = dbPath(dir);
+  for (const f of [main, ...SIDE_FILES.map((s) => main + s)]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch {
+      // The WAL and SHM come and go with connections; absent is fine.
+    }
+  }
+}
+
+export interface OpenDbOptions {
+  dir: string;
+  sync: "normal" | "full";
+  /** A hard cap in pages (tests use it to provoke SQLITE_FULL without filling a disk). */
+  maxPageCount?: number;
+}
+
+/** Opens (creating if needed) the spool database with its pragmas and schema. Throws SqliteError. */
+export function openDb(opts: OpenDbOptions): Db {
+  if (!existsSync(opts.dir)) {
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    chmodSync(opts.dir, 0o700);
+  }
+  const file = dbPath(opts.dir);
+  // Create the file ourselves so it is never world-readable, not even for a moment.
+  if (!existsSync(file)) closeSync(openSync(file, "a", 0o600));
+  const db = new Database(file);
+  try {
+    // auto_vacuum must be set before the first table exists; on an existing file it is a no-op.
+    db.pragma("auto_vacuum = INCREMENTAL");
+    db.pragma("journal_mode = WAL");
+    db.pragma(`synchronous = ${opts.sync === "full" ? "FULL" : "NORMAL"}`);
+    // Keeps the WAL from staying at its high-water size after a checkpoint.
+    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${opts.maxPageCount}`);
+    db.exec(SCHEMA);
+    // Touch the ends of the records b-tree so a truncated or damaged file shows itself now.
+    db.prepare("SELECT min(seq), max(seq) FROM records").get();
+    restrictFiles(opts.dir);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** Renames the database and its side files to `spool.db.corrupt-<timestamp>[-wal|-shm]`. */
+export function moveAside(dir: string, nowMs: number): string {
+  const main = dbPath(dir);
+  const stamp = new Date(nowMs).toISOString().replace(/[:.]/g, "-");
+  let target = `${main}.corrupt-${stamp}`;
+  for (let i = 1; existsSync(target); i++) target = `${main}.corrupt-${stamp}-${i}`;
+  if (existsSync(main)) renameSync(main, target);
+  for (const s of SIDE_FILES) if (existsSync(main + s)) renameSync(main + s, target + s);
+  return target;
+}
+
+/** Size on disk of the database and its WAL. */
+export function fileBytes(dir: string): number {
+  const main = dbPath(dir);
+  let total = 0;
+  for (const f of [main, `${main}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      // not there
+    }
+  }
+  return total;
+}

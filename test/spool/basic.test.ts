@@ -1,0 +1,75 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeRecord } from "../../agent/record/record.js";
+import { readSpoolStats } from "../../agent/spool/index.js";
+import { open, record, tempDir } from "./helpers.js";
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+function setup() {
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+describe("spool basics", () => {
+  it("appends, reads pages in seq order, stores duplicates once", () => {
+    const dir = setup();
+    const { spool } = open({ dir });
+    spool.setSinks(["a"]);
+    const r1 = spool.append([record("x1"), record("x2"), record("x1")]);
+    expect(r1).toEqual({ stored: 2, duplicates: 1, droppedNewest: 0, blocked: false });
+    expect(spool.append([record("x2"), record("x3")])).toMatchObject({ stored: 1, duplicates: 1 });
+    const page = spool.read(0, 2);
+    expect(page.map((r) => r.id)).toEqual(["x1", "x2"]);
+    expect(page.map((r) => r.seq)).toEqual([1, 2]);
+    expect(decodeRecord(page[0]!.body)).toMatchObject({ id: "x1", seq: 1, sensor: "kitchen/t1" });
+    expect(spool.read(2, 10).map((r) => r.id)).toEqual(["x3"]);
+    spool.close();
+  });
+
+  it("deletes only what every sink acknowledged and keeps counters across a reopen", () => {
+    const dir = setup();
+    let { spool } = open({ dir });
+    spool.setSinks(["a", "b"]);
+    spool.append([record("1"), record("2"), record("3")]);
+    spool.ack("a", 3, 3);
+    expect(spool.stats().records).toBe(3);
+    spool.ack("b", 1, 1);
+    expect(spool.stats().records).toBe(2);
+    spool.close();
+    ({ spool } = open({ dir }));
+    expect(spool.cursor("a")).toBe(3);
+    expect(spool.cursor("b")).toBe(1);
+    const s = spool.stats();
+    expect(s.sinks.find((x) => x.sink === "b")).toMatchObject({ depth: 2, shipped: 1, cursor: 1 });
+    expect(s.sinks.find((x) => x.sink === "a")).toMatchObject({ depth: 0, shipped: 3 });
+    expect(spool.append([record("4")]).stored).toBe(1);
+    expect(spool.read(3, 10).map((r) => r.seq)).toEqual([4]);
+    const other = readSpoolStats(dir);
+    expect(other.lastSeq).toBe(4);
+    expect(other.sinks.map((x) => x.depth)).toEqual([1, 3]);
+    spool.close();
+  });
+
+  it("setSinks removes cursors of sinks no longer configured and a new sink starts at 0", () => {
+    const dir = setup();
+    const { spool } = open({ dir });
+    spool.setSinks(["a", "b"]);
+    spool.append([record("1"), record("2")]);
+    spool.ack("a", 2, 2);
+    spool.setSinks(["a"]);
+    expect(spool.stats().records).toBe(0);
+    spool.append([record("3")]);
+    spool.setSinks(["a", "c"]);
+    expect(spool.cursor("c")).toBe(0);
+    expect(spool.read(spool.cursor("c"), 10).map((r) => r.id)).toEqual(["3"]);
+    spool.close();
+  });
+
+  it("readSpoolStats of a missing spool is empty", () => {
+    expect(readSpoolStats(setup())).toEqual({ records: 0, bytes: 0, fileBytes: 0, lastSeq: 0, sinks: [] });
+  });
+});

@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { NewRecord } from "../../agent/record/record.js";
+import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
+import type { SpoolApi } from "../../agent/spool/types.js";
+import { Telemetry } from "../../agent/telemetry/telemetry.js";
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const base = mkdtempSync(join(tmpdir(), "edgespool-spool-"));
+  return { dir: join(base, "data"), cleanup: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+export function record(
+  id: string,
+  sensor = "kitchen/t1",
+  rxMs = Date.UTC(2026, 10, 22),
+  extra = 0,
+): NewRecord {
+  const rx = new Date(rxMs).toISOString();
+  return {
+    id,
+    sensor,
+    ts: rx,
+    temperature: 21.5,
+    source: "test",
+    agent: "pi-test",
+    rx,
+    ...(extra > 0 ? { attrs: { pad: "x".repeat(extra) } } : {}),
+  };
+}
+
+export type Opts = Partial<SpoolOptions> & { dir: string };
+
+export function open(o: Opts): { spool: SpoolApi; telemetry: Telemetry } {
+  const telemetry = o.telemetry ?? new Telemetry();
+  const spool = openSpool({
+    sync: "normal",
+    maxBytes: 512 * 1024 * 1024,
+    maxAgeMs: 24 * 3_600_000,
+    onFull: "drop-oldest",
+    ...o,
+    telemetry,
+  });
+  return { spool, telemetry };
+}
+
+export async function metric(t: Telemetry, name: string, labels: Record<string, string>): Promise<number> {
+  const m = await t.registry.getSingleMetric(name)?.get();
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}

@@ -85,8 +85,8 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
         await spool.waitForSpace(1000);
         continue;
       }
+      // Drops under drop-newest are counted per sink by the spool itself.
       telemetry.committed(result.stored, result.duplicates);
-      if (result.droppedNewest > 0) telemetry.drop("*", "spool-full", result.droppedNewest, "onFull: drop-newest");
       // The spool reports totals for the transaction; apportion them so each sender learns its share.
       let dup = result.duplicates;
       let dropped = result.droppedNewest;

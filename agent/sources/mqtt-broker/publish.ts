@@ -1,0 +1,90 @@
+import type { AuthorizeForwardHandler, AuthorizePublishHandler, Client } from "aedes";
+import { compileTopicTemplate, createParser, type TopicTemplate, topicMatches } from "../../parse/index.js";
+import type { RejectReason } from "../../parse/types.js";
+import type { Ingest } from "../source.js";
+import type { MqttBrokerSourceConfig } from "./config.js";
+
+/**
+ * The publish path of the embedded broker. aedes calls `authorizePublish` for every PUBLISH of a
+ * socket read concurrently and sends PUBACK (then delivers to subscribers) when its callback runs.
+ * So each message is parsed and submitted at once (the ingest commits many per transaction), and
+ * its callback is released only after the commit AND after every earlier message of the same
+ * client was released: acks and deliveries keep the client's publish order (MQTT-4.6.0-2), and a
+ * rejected message cannot overtake a good one still waiting for its commit.
+ *
+ * A rejected message is still acknowledged, so the device keeps its connection and does not
+ * resend it forever; it is counted by reason, not stored, not retained and not relayed.
+ */
+
+export interface PublishHooks {
+  authorizePublish: AuthorizePublishHandler;
+  authorizeForward: AuthorizeForwardHandler;
+}
+
+export function publishHooks(cfg: MqttBrokerSourceConfig, ingest: Ingest): PublishHooks {
+  const parser = createParser(cfg);
+  const template: TopicTemplate | undefined =
+    cfg.topicTemplate === undefined ? undefined : compileTopicTemplate(cfg.topicTemplate);
+  const filters = cfg.topics;
+  // Payload buffers of refused messages: aedes wraps the packet for delivery but keeps the buffer.
+  const refused = new WeakSet<object>();
+  const tails = new WeakMap<Client, Promise<void>>();
+
+  function refuse(payload: Buffer, reason: RejectReason, detail: string): Promise<Error | null> {
+    ingest.reject(cfg.id, reason, detail);
+    refused.add(payload);
+    return Promise.resolve(null);
+  }
+
+  function handle(topic: string, payload: Buffer): Promise<Error | null> {
+    if (topic.startsWith("$"))
+      return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: $-topics are reserved`);
+    if (!filters.some((f) => topicMatches(f, topic)))
+      return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: matches no filter in topics`);
+    let vars: Record<string, string> | undefined;
+    if (template !== undefined) {
+      vars = template.match(topic);
+      if (vars === undefined)
+        return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: does not fit ${template.template}`);
+    }
+    const r = parser.parse(payload, vars === undefined ? { topic } : { topic, vars });
+    if (!r.ok) return refuse(payload, r.reason, `${topic.slice(0, 80)}: ${r.detail}`);
+    return ingest.submit(cfg.id, r.readings).then(
+      () => null,
+      // Not committed: no PUBACK. aedes closes the connection and the device resends after reconnecting.
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    let outcome: Promise<Error | null>;
+    try {
+      outcome = handle(packet.topic, payload);
+    } catch (err) {
+      outcome = refuse(payload, "bad-format", err instanceof Error ? err.message : String(err));
+    }
+    if (refused.has(payload)) {
+      packet.payload = payload;
+      packet.retain = false;
+    }
+    const release = (err: Error | null): void => {
+      try {
+        callback(err);
+      } catch {
+        // aedes' own failure; the chain must go on for the client's later messages.
+      }
+    };
+    if (client === null) {
+      void outcome.then(release);
+      return;
+    }
+    const prev = tails.get(client);
+    tails.set(client, (prev === undefined ? outcome : prev.then(() => outcome)).then(release));
+  };
+
+  const authorizeForward: AuthorizeForwardHandler = (_client, packet) =>
+    typeof packet.payload === "object" && refused.has(packet.payload) ? null : packet;
+
+  return { authorizePublish, authorizeForward };
+}

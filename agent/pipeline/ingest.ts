@@ -60,17 +60,27 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
   function takeGroup(): Pending[] {
     const group: Pending[] = [];
     let n = 0;
-    while (queue.length > 0 && (group.length === 0 || n + queue[0]!.records.length <= opts.maxCommitRecords)) {
+    while (
+      queue.length > 0 &&
+      (group.length === 0 || n + queue[0]!.records.length <= opts.maxCommitRecords)
+    ) {
       const p = queue.shift()!;
       n += p.records.length;
       group.push(p);
     }
-    queued -= n;
     return group;
   }
 
   async function commitGroup(group: Pending[]): Promise<void> {
     const records = group.flatMap((p) => p.records);
+    try {
+      await commitRecords(group, records);
+    } finally {
+      queued -= records.length;
+    }
+  }
+
+  async function commitRecords(group: Pending[], records: NewRecord[]): Promise<void> {
     for (;;) {
       let result: ReturnType<SpoolApi["append"]>;
       try {
@@ -81,8 +91,18 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
         return;
       }
       if (result.blocked) {
-        telemetry.warnLimited("ingest:blocked", { waiting: records.length + queued }, "spool full: holding acknowledgements");
-        await spool.waitForSpace(1000);
+        if (closed) {
+          // Shutting down with a full spool: these senders were never acknowledged, so they resend.
+          for (const p of group) p.reject(new Error("shutting down while the spool is full"));
+          return;
+        }
+        telemetry.warnLimited("ingest:blocked", { waiting: queued }, "spool full: holding acknowledgements");
+        try {
+          await spool.waitForSpace(1000);
+        } catch (err) {
+          for (const p of group) p.reject(err);
+          return;
+        }
         continue;
       }
       // Drops under drop-newest are counted per sink by the spool itself.

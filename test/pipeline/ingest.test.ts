@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createIngest } from "../../agent/pipeline/ingest.js";
+import { openSpool } from "../../agent/spool/index.js";
+import type { SpoolApi } from "../../agent/spool/types.js";
+import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { tempDir } from "../helpers/agent-process.js";
+
+const spools: SpoolApi[] = [];
+afterEach(() => {
+  for (const s of spools.splice(0)) s.close();
+});
+
+function spoolWithCounter(
+  opts: { maxBytes?: number; onFull?: "drop-oldest" | "drop-newest" | "block" } = {},
+) {
+  const telemetry = new Telemetry();
+  const spool = openSpool({
+    dir: tempDir(),
+    sync: "normal",
+    maxBytes: opts.maxBytes ?? 1e9,
+    maxAgeMs: 1e9,
+    onFull: opts.onFull ?? "drop-oldest",
+    telemetry,
+  });
+  spools.push(spool);
+  spool.setSinks(["a"]);
+  let commits = 0;
+  const counted: SpoolApi = Object.create(spool) as SpoolApi;
+  counted.append = (records) => {
+    commits++;
+    return spool.append(records);
+  };
+  return { spool: counted, real: spool, telemetry, commits: () => commits };
+}
+
+describe("ingest group commit", () => {
+  it("commits submissions of one event-loop turn in one transaction and resolves them in arrival order", async () => {
+    const { spool, telemetry, commits } = spoolWithCounter();
+    const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 10_000 });
+    const order: number[] = [];
+    const all = Array.from({ length: 200 }, (_, i) =>
+      ingest.submit("src", [{ sensor: `s${i % 7}`, temperature: 21, deviceSeq: i }]).then((o) => {
+        order.push(i);
+        return o;
+      }),
+    );
+    const outcomes = await Promise.all(all);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(commits()).toBe(1);
+    expect(outcomes.every((o) => o.stored === 1)).toBe(true);
+    expect(spool.stats().records).toBe(200);
+  });
+
+  it("splits groups at maxCommitRecords and reports duplicates to the sender that sent them", async () => {
+    const { spool, telemetry, commits } = spoolWithCounter();
+    const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 50 });
+    const batch = Array.from({ length: 30 }, (_, i) => ({ sensor: "s", temperature: 20, deviceSeq: i }));
+    const [a, b, c] = await Promise.all([
+      ingest.submit("src", batch),
+      ingest.submit("src", batch),
+      ingest.submit("src", batch.slice(0, 10)),
+    ]);
+    expect(commits()).toBe(2); // 30, then 30 + 10 fit in one group of at most 50
+    expect(a).toEqual({ stored: 30, duplicates: 0, dropped: 0 });
+    expect(b).toEqual({ stored: 0, duplicates: 30, dropped: 0 });
+    expect(c).toEqual({ stored: 0, duplicates: 10, dropped: 0 });
+    expect(spool.stats().records).toBe(30);
+  });
+
+  it("holds acknowledgements while the spool is full under onFull: block, and releases them when space frees", async () => {
+    const { spool, real, telemetry } = spoolWithCounter({ maxBytes: 20_000, onFull: "block" });
+    const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
+    const big = (from: number) =>
+      Array.from({ length: 40 }, (_, i) => ({
+        sensor: "s",
+        temperature: 20,
+        deviceSeq: from + i,
+        attrs: { pad: "x".repeat(200) },
+      }));
+    await ingest.submit("src", big(0));
+    let released = false;
+    const held = ingest.submit("src", big(1000)).then(() => {
+      released = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(released).toBe(false);
+    expect(ingest.pending).toBe(40);
+    real.ack("a", real.stats().lastSeq, 40);
+    await held;
+    expect(released).toBe(true);
+    expect(real.stats().records).toBe(40);
+  });
+
+  it("derives content ids so a redelivered device message is stored once", async () => {
+    const { spool, telemetry } = spoolWithCounter();
+    const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 100 });
+    const msg = { sensor: "kitchen/t1", temperature: 23.4, deviceTs: 1_763_774_400_123 };
+    await ingest.submit("src", [msg]);
+    const again = await ingest.submit("src", [{ ...msg }]);
+    expect(again.duplicates).toBe(1);
+    const [rec] = spool.read(0, 10);
+    expect(JSON.parse(rec!.body)).toMatchObject({
+      sensor: "kitchen/t1",
+      ts: "2025-11-22T01:20:00.123Z",
+      agent: "t",
+      source: "src",
+    });
+    expect(rec!.id.startsWith("c")).toBe(true);
+  });
+});
+
+describe("ingest shutdown", () => {
+  it("does not hang on close while the spool blocks; unacknowledged submissions fail instead", async () => {
+    const { spool, telemetry } = spoolWithCounter({ maxBytes: 5_000, onFull: "block" });
+    const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
+    const pad = "x".repeat(500);
+    await ingest.submit(
+      "src",
+      Array.from({ length: 8 }, (_, i) => ({ sensor: "s", temperature: 1, deviceSeq: i, attrs: { pad } })),
+    );
+    const held = ingest.submit("src", [{ sensor: "s", temperature: 1, deviceSeq: 99, attrs: { pad } }]);
+    await new Promise((r) => setTimeout(r, 50));
+    await ingest.close();
+    await expect(held).rejects.toThrow(/shutting down/);
+    await expect(ingest.submit("src", [{ sensor: "s", temperature: 1 }])).rejects.toThrow(/closed/);
+  });
+});

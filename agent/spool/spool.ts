@@ -137,6 +137,8 @@ export class SqliteSpool implements SpoolApi {
   }
 
   ack(sink: string, uptoSeq: number, shipped: number): void {
+    if (!Number.isSafeInteger(uptoSeq) || !Number.isSafeInteger(shipped))
+      throw new RangeError(`spool.ack(${sink}): expected integers, got ${uptoSeq}, ${shipped}`);
     this.guard(() =>
       this.tx(() => {
         this.ensureCursor(sink);

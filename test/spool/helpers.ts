@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pino from "pino";
 import type { NewRecord } from "../../agent/record/record.js";
 import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
@@ -49,4 +50,11 @@ export async function metric(t: Telemetry, name: string, labels: Record<string, 
   const m = await t.registry.getSingleMetric(name)?.get();
   const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
   return v?.value ?? 0;
+}
+
+/** A Telemetry whose log lines land in `lines`, parsed. */
+export function capturingTelemetry(): { telemetry: Telemetry; lines: { level: number; msg: string }[] } {
+  const lines: { level: number; msg: string }[] = [];
+  const log = pino({ level: "debug" }, { write: (s: string) => lines.push(JSON.parse(s)) });
+  return { telemetry: new Telemetry(log, { logIntervalMs: 0 }), lines };
 }

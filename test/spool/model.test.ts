@@ -1,0 +1,167 @@
+import Database from "better-sqlite3";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeRecord } from "../../agent/record/record.js";
+import type { SpoolApi } from "../../agent/spool/types.js";
+import { open, record, tempDir } from "./helpers.js";
+
+/**
+ * Model-based: the spool against a plain array of what it should hold, over random sequences of
+ * group commits (with duplicate ids), reads, acks by three sinks, dead letters and restarts.
+ */
+
+const SINKS = ["a", "b", "c"] as const;
+const SENSORS = ["s0", "s1", "s2"] as const;
+
+type Op =
+  | { kind: "append"; rows: { id: number; sensor: number }[] }
+  | { kind: "read"; sink: number; limit: number }
+  | { kind: "ack"; sink: number; frac: number }
+  | { kind: "dead"; sink: number }
+  | { kind: "restart" };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("append" as const),
+      rows: fc.array(fc.record({ id: fc.nat(40), sensor: fc.nat(SENSORS.length - 1) }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("read" as const),
+      sink: fc.nat(2),
+      limit: fc.integer({ min: 1, max: 12 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("ack" as const),
+      sink: fc.nat(2),
+      frac: fc.double({ min: 0, max: 1, noNaN: true }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("dead" as const), sink: fc.nat(2) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const) }) },
+);
+
+interface ModelRow {
+  seq: number;
+  id: string;
+  sensor: string;
+  /** Order of arrival of this sensor's readings, to check per-sensor order. */
+  n: number;
+}
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+function countRows(dir: string): number {
+  const db = new Database(`${dir}/spool.db`, { readonly: true });
+  try {
+    return db.prepare("SELECT count(*) FROM records").pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+function runModel(ops: Op[]): void {
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  let spool: SpoolApi = open({ dir: t.dir }).spool;
+  spool.setSinks(SINKS);
+  let rows: ModelRow[] = [];
+  let lastSeq = 0;
+  const sensorCount = new Map<string, number>();
+  const cursor = new Map<string, number>(SINKS.map((s) => [s, 0]));
+  const readPos = new Map<string, number>(SINKS.map((s) => [s, 0]));
+  const lastPage = new Map<string, ReturnType<SpoolApi["read"]>>();
+  let deadCount = 0;
+
+  for (const op of ops) {
+    if (op.kind === "append") {
+      let stored = 0;
+      let dups = 0;
+      for (const r of op.rows) {
+        const id = `id${r.id}`;
+        if (rows.some((x) => x.id === id)) {
+          dups++;
+          continue;
+        }
+        const sensor = SENSORS[r.sensor]!;
+        const n = (sensorCount.get(sensor) ?? 0) + 1;
+        sensorCount.set(sensor, n);
+        rows.push({ seq: ++lastSeq, id, sensor, n });
+        stored++;
+      }
+      const res = spool.append(op.rows.map((r) => record(`id${r.id}`, SENSORS[r.sensor]!)));
+      expect(res).toEqual({ stored, duplicates: dups, droppedNewest: 0, blocked: false });
+    } else if (op.kind === "read") {
+      const sink = SINKS[op.sink]!;
+      const from = readPos.get(sink)!;
+      const page = spool.read(from, op.limit);
+      const expected = rows.filter((r) => r.seq > from).slice(0, op.limit);
+      // Nothing lost, nothing after the cursor skipped, nothing at or before the ack returned.
+      expect(page.map((p) => [p.seq, p.id])).toEqual(expected.map((r) => [r.seq, r.id]));
+      for (const p of page) {
+        expect(p.seq).toBeGreaterThan(cursor.get(sink)!);
+        expect(decodeRecord(p.body).seq).toBe(p.seq);
+      }
+      for (const s of SENSORS) {
+        const ns = expected.filter((r) => r.sensor === s).map((r) => r.n);
+        expect(ns).toEqual([...ns].sort((x, y) => x - y));
+      }
+      if (page.length > 0) readPos.set(sink, page[page.length - 1]!.seq);
+      lastPage.set(sink, page);
+    } else if (op.kind === "ack") {
+      const sink = SINKS[op.sink]!;
+      const c = cursor.get(sink)!;
+      const upto = Math.max(c, Math.floor(c + (readPos.get(sink)! - c) * op.frac));
+      spool.ack(sink, upto, upto - c);
+      cursor.set(sink, upto);
+      const min = Math.min(...cursor.values());
+      rows = rows.filter((r) => r.seq > min);
+    } else if (op.kind === "dead") {
+      const sink = SINKS[op.sink]!;
+      const first = lastPage.get(sink)?.[0];
+      if (first !== undefined) {
+        spool.deadLetter(sink, [{ record: first, reason: "test" }]);
+        deadCount++;
+      }
+    } else {
+      spool.close();
+      spool = open({ dir: t.dir }).spool;
+      spool.setSinks(SINKS);
+      for (const s of SINKS) {
+        expect(spool.cursor(s)).toBe(cursor.get(s));
+        readPos.set(s, cursor.get(s)!);
+      }
+      lastPage.clear();
+    }
+    const st = spool.stats();
+    expect(st.records).toBe(rows.length);
+    expect(st.lastSeq).toBe(lastSeq);
+    for (const s of st.sinks) expect(s.depth).toBe(rows.filter((r) => r.seq > cursor.get(s.sink)!).length);
+  }
+  const st = spool.stats();
+  expect(st.sinks.reduce((n, s) => n + s.deadLetters, 0)).toBe(deadCount);
+  spool.close();
+  expect(countRows(t.dir)).toBe(rows.length);
+}
+
+describe("spool model", () => {
+  it("loses nothing unacked, never returns acked records, keeps seq and per-sensor order across restarts", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => runModel(ops)),
+      { numRuns: Number(process.env.EDGESPOOL_SOAK) ? 1000 : 120 },
+    );
+  });
+});

@@ -1,4 +1,6 @@
 import type { z } from "zod";
+import { kinesisSinkSchema } from "./sinks/kinesis/config.js";
+import { fileSinkSchema } from "./sinks/file/config.js";
 import type { Sink, SinkContext } from "./sinks/sink.js";
 import { stdoutSinkSchema } from "./sinks/stdout/config.js";
 import { mqttBrokerSourceSchema } from "./sources/mqtt-broker/config.js";
@@ -11,7 +13,7 @@ import type { Source, SourceContext } from "./sources/source.js";
  */
 
 export const sourceSchemas = [mqttBrokerSourceSchema] as const;
-export const sinkSchemas = [stdoutSinkSchema] as const;
+export const sinkSchemas = [kinesisSinkSchema, stdoutSinkSchema, fileSinkSchema] as const;
 
 export type SourceConfig = z.infer<(typeof sourceSchemas)[number]>;
 export type SinkConfig = z.infer<(typeof sinkSchemas)[number]>;
@@ -28,6 +30,8 @@ const sinkLoaders: {
   [K in SinkConfig["type"]]: Loader<Extract<SinkConfig, { type: K }>, Sink, SinkContext>;
 } = {
   stdout: async () => (await import("./sinks/stdout/index.js")).createStdoutSink,
+  file: async () => (await import("./sinks/file/index.js")).createFileSink,
+  kinesis: async () => (await import("./sinks/kinesis/index.js")).createKinesisSink,
 };
 
 export async function createSource(cfg: SourceConfig, ctx: SourceContext): Promise<Source> {

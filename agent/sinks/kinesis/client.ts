@@ -1,0 +1,78 @@
+import { KinesisClient, ListShardsCommand, type Shard } from "@aws-sdk/client-kinesis";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+
+/** What the sink and the consumer need to reach a stream; shared so both are configured alike. */
+export interface KinesisEndpoint {
+  region?: string | undefined;
+  endpoint?: string | undefined;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  sessionToken?: string | undefined;
+  requestTimeoutMs?: number | undefined;
+}
+
+function resolveRegion(o: KinesisEndpoint): string {
+  const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (region) return region;
+  if (o.endpoint) return "us-east-1";
+  throw new Error("kinesis: no region: set `region` in the config or AWS_REGION");
+}
+
+/**
+ * An SDK v3 client on HTTP/1.1 (`NodeHttpHandler`): the default handler fails against local
+ * endpoints such as kinesalite. SDK-level retries are off: the sink retries per entry and the
+ * shipping loop retries whole batches, so one place decides (and counts) every retry.
+ */
+export function createKinesisClient(o: KinesisEndpoint): KinesisClient {
+  const credentials =
+    o.accessKeyId && o.secretAccessKey
+      ? {
+          accessKeyId: o.accessKeyId,
+          secretAccessKey: o.secretAccessKey,
+          ...(o.sessionToken ? { sessionToken: o.sessionToken } : {}),
+        }
+      : undefined;
+  return new KinesisClient({
+    region: resolveRegion(o),
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: Math.min(5000, o.requestTimeoutMs ?? 10_000),
+      requestTimeout: o.requestTimeoutMs ?? 10_000,
+    }),
+  });
+}
+
+/** Every shard of a stream, open and closed, following NextToken. */
+export async function listAllShards(
+  client: KinesisClient,
+  stream: string,
+  signal?: AbortSignal,
+): Promise<Shard[]> {
+  const shards: Shard[] = [];
+  let token: string | undefined;
+  do {
+    const res = await client.send(
+      new ListShardsCommand(token ? { NextToken: token } : { StreamName: stream }),
+      signal ? { abortSignal: signal } : {},
+    );
+    shards.push(...(res.Shards ?? []));
+    token = res.NextToken;
+  } while (token);
+  return shards;
+}
+
+/** A stable code for an SDK or network error: the service's exception name, else the Node error code. */
+export function errorCode(err: unknown): string {
+  if (err && typeof err === "object") {
+    const e = err as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
+    if (typeof e.code === "string" && e.code !== "") return e.code;
+    const status = e.$metadata?.httpStatusCode;
+    if (typeof e.name === "string" && e.name !== "" && e.name !== "Error") {
+      return e.name === "UnknownError" && status ? `HTTP${status}` : e.name;
+    }
+    if (status) return `HTTP${status}`;
+  }
+  return "error";
+}

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { validateFilter } from "../pipeline/transforms/filter.js";
 
 /**
  * Building blocks shared by every config schema, so messages read the same everywhere:
@@ -82,7 +83,13 @@ export type RetryConfig = z.infer<typeof retrySchema>;
 export const filterTransformSchema = z.strictObject({
   type: z.literal("filter"),
   /** A filtrex expression over the record's fields, e.g. `temperature >= 35`. */
-  expression: z.string().min(1, 'expected an expression such as "temperature >= 35"'),
+  expression: z
+    .string()
+    .min(1, 'expected an expression such as "temperature >= 35"')
+    .superRefine((expr, ctx) => {
+      const problem = validateFilter(expr);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+    }),
 });
 
 export const aggregateTransformSchema = z.strictObject({

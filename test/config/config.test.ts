@@ -41,7 +41,11 @@ describe("config validation", () => {
   it("rejects unknown keys at every level, naming each", () => {
     const raw = { ...base(), colour: "blue", spool: { maxbytes: 5 } };
     (raw.sources[0] as Record<string, unknown>).prot = 1884;
-    expect(problems(raw).sort()).toEqual(["colour: unknown key", "sources[0].prot: unknown key", "spool.maxbytes: unknown key"]);
+    expect(problems(raw).sort()).toEqual([
+      "colour: unknown key",
+      "sources[0].prot: unknown key",
+      "spool.maxbytes: unknown key",
+    ]);
   });
 
   it("lists every problem at once", () => {
@@ -96,7 +100,24 @@ describe("config validation", () => {
     const files = readdirSync("config").filter((f) => /\.(json|ya?ml)$/.test(f));
     expect(files).toContain("default.json");
     for (const f of files) {
-      expect(() => loadConfig(join("config", f), { KINESIS_ENDPOINT: "http://127.0.0.1:4567", HOME: "/root" })).not.toThrow();
+      expect(() =>
+        loadConfig(join("config", f), { KINESIS_ENDPOINT: "http://127.0.0.1:4567", HOME: "/root" }),
+      ).not.toThrow();
     }
+  });
+});
+
+describe("transforms in config", () => {
+  it("reports a bad filter expression with its path at check time", () => {
+    const raw = base();
+    (raw.sinks[0] as Record<string, unknown>).transforms = [
+      { type: "filter", expression: "temperature >= 35" },
+      { type: "filter", expression: "temperature >=" },
+      { type: "filter", expression: "system(1)" },
+    ];
+    const p = problems(raw);
+    expect(p).toHaveLength(2);
+    expect(p[0]).toMatch(/^sinks\[0\]\.transforms\[1\]\.expression: /);
+    expect(p[1]).toMatch(/^sinks\[0\]\.transforms\[2\]\.expression: unknown function system\(\)/);
   });
 });

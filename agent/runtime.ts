@@ -65,7 +65,12 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
 
   try {
     for (const cfg of config.sinks) {
-      const sink = await createSink(cfg, { agentId: config.agentId, dataDir, log: log.child({ sink: cfg.id }), telemetry });
+      const sink = await createSink(cfg, {
+        agentId: config.agentId,
+        dataDir,
+        log: log.child({ sink: cfg.id }),
+        telemetry,
+      });
       const transforms = createTransforms(cfg.transforms, { agentId: config.agentId });
       shippers.push(new Shipper(spool, sink, cfg, transforms, telemetry, { now: opts.now }));
     }
@@ -127,7 +132,13 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   }
 
   log.info(
-    { agentId: config.agentId, dataDir, sources: config.sources.length, sinks: config.sinks.length, http: http?.url },
+    {
+      agentId: config.agentId,
+      dataDir,
+      sources: config.sources.length,
+      sinks: config.sinks.length,
+      http: http?.url,
+    },
     "edgespool running",
   );
   return {

@@ -49,7 +49,8 @@ program
     await statusCommand(load(opts.config), opts);
   });
 
-for (const extra of await import("./extra-commands.js").then((m) => m.extraCommands())) program.addCommand(extra);
+for (const extra of await import("./extra-commands.js").then((m) => m.extraCommands()))
+  program.addCommand(extra);
 
 try {
   await program.parseAsync(process.argv);

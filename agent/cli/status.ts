@@ -21,16 +21,23 @@ function fmtBytes(n: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")).join("\n");
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "))
+    .join("\n");
 }
 
 /** Renders spool stats; with a previous sample, adds shipping and ingest rates. */
-export function renderStatus(cfg: Readonly<Config>, st: SpoolStats, prev?: { stats: SpoolStats; ms: number }): string {
+export function renderStatus(
+  cfg: Readonly<Config>,
+  st: SpoolStats,
+  prev?: { stats: SpoolStats; ms: number },
+): string {
   const lines = [
     `agent ${cfg.agentId}  spool ${resolve(cfg.dataDir)}`,
     `spool: ${st.records} records, ${fmtBytes(st.bytes)} of ${fmtBytes(cfg.spool.maxBytes)} (file ${fmtBytes(st.fileBytes)}), last seq ${st.lastSeq}`,
   ];
-  if (prev) lines.push(`ingest: ${((st.lastSeq - prev.stats.lastSeq) / (prev.ms / 1000)).toFixed(1)} records/s`);
+  if (prev)
+    lines.push(`ingest: ${((st.lastSeq - prev.stats.lastSeq) / (prev.ms / 1000)).toFixed(1)} records/s`);
   const rows = [["sink", "depth", "oldest", "shipped", "rate/s", "dropped", "dead"]];
   for (const s of st.sinks) {
     const before = prev?.stats.sinks.find((p) => p.sink === s.sink);
@@ -39,13 +46,24 @@ export function renderStatus(cfg: Readonly<Config>, st: SpoolStats, prev?: { sta
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${k}=${n}`)
       .join(",");
-    rows.push([s.sink, String(s.depth), fmtAge(s.oldestAgeMs), String(s.shipped), rate, dropped || "0", String(s.deadLetters)]);
+    rows.push([
+      s.sink,
+      String(s.depth),
+      fmtAge(s.oldestAgeMs),
+      String(s.shipped),
+      rate,
+      dropped || "0",
+      String(s.deadLetters),
+    ]);
   }
   lines.push(table(rows));
   return lines.join("\n");
 }
 
-export async function statusCommand(cfg: Readonly<Config>, opts: { json?: boolean; interval?: number }): Promise<void> {
+export async function statusCommand(
+  cfg: Readonly<Config>,
+  opts: { json?: boolean; interval?: number },
+): Promise<void> {
   const dir = resolve(cfg.dataDir);
   const first = readSpoolStats(dir);
   if (opts.json) {

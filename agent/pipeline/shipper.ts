@@ -1,7 +1,7 @@
 import { backoffDelay, sleep } from "../backoff.js";
 import type { SinkCommonConfig } from "../config/common.js";
 import type { OutRecord } from "../record/record.js";
-import { SinkError, type Sink } from "../sinks/sink.js";
+import { type Sink, SinkError } from "../sinks/sink.js";
 import type { SpoolApi } from "../spool/types.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { deliver } from "./deliver.js";
@@ -62,7 +62,9 @@ export class Shipper {
       await this.running;
     } finally {
       clearTimeout(timer);
-      await this.sink.close().catch((err) => this.telemetry.log.warn({ err, sink: this.sink.id }, "sink close failed"));
+      await this.sink
+        .close()
+        .catch((err) => this.telemetry.log.warn({ err, sink: this.sink.id }, "sink close failed"));
     }
   }
 

@@ -1,9 +1,16 @@
-import mqtt from "mqtt";
 import { join } from "node:path";
+import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { contentId } from "../../agent/record/ids.js";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { type AgentProcess, freePort, killHard, spawnAgent, tempDir, waitForPort } from "../helpers/agent-process.js";
+import {
+  type AgentProcess,
+  freePort,
+  killHard,
+  spawnAgent,
+  tempDir,
+  waitForPort,
+} from "../helpers/agent-process.js";
 
 /**
  * Issue 2's crash test: QoS1 publishers from several clients, the agent SIGKILLed at random
@@ -106,7 +113,10 @@ describe("crash: SIGKILL while receiving QoS1", () => {
       if (missing.length === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(missing, `${missing.length} acknowledged readings missing of ${acked.size} (sent ${sent})`).toEqual([]);
+    expect(
+      missing,
+      `${missing.length} acknowledged readings missing of ${acked.size} (sent ${sent})`,
+    ).toEqual([]);
 
     // Once each after dropping duplicate ids, and per-sensor spool order in the sink.
     const first = new Map<string, { sensor: string; seq: number }>();

@@ -81,7 +81,11 @@ export async function startBroker(
 }
 
 export function connect(port: number, opts: IClientOptions = {}): Promise<MqttClient> {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  return mqtt.connectAsync(
+    `mqtt://127.0.0.1:${port}`,
+    { reconnectPeriod: 0, connectTimeout: 5000, ...opts },
+    false,
+  );
 }
 
 /** Current value of edgespool_rejected_total for one reason. */

@@ -1,0 +1,131 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import { createIngest, type IngestQueue } from "../../../agent/pipeline/ingest.js";
+import { decodeRecord } from "../../../agent/record/record.js";
+import { openSpool, type SpoolApi } from "../../../agent/spool/index.js";
+import { silentLogger } from "../../../agent/telemetry/logger.js";
+import { Telemetry } from "../../../agent/telemetry/telemetry.js";
+import { tempDir } from "../../helpers/agent-process.js";
+import { connect, context, rejectedCount, startBroker } from "./helpers.js";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function realIngest(): { spool: SpoolApi; ingest: IngestQueue; telemetry: Telemetry } {
+  const telemetry = new Telemetry(silentLogger());
+  const spool = openSpool({
+    dir: tempDir(),
+    sync: "normal",
+    maxBytes: 1e9,
+    maxAgeMs: 1e9,
+    onFull: "drop-oldest",
+    telemetry,
+  });
+  spool.setSinks(["out"]);
+  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 5000 });
+  cleanups.push(() => spool.close());
+  cleanups.push(() => ingest.close());
+  return { spool, ingest, telemetry };
+}
+
+describe("mqtt-broker into the real spool", () => {
+  it("every acknowledged message is in the spool, redeliveries stored once, rejects counted", async () => {
+    const { spool, ingest, telemetry } = realIngest();
+    const src = await startBroker(context(ingest, telemetry), { topicTemplate: "sensors/{room}/{sensor}" });
+    cleanups.push(() => src.stop());
+    const clients: MqttClient[] = await Promise.all([0, 1, 2].map(() => connect(src.port)));
+    cleanups.push(async () => {
+      await Promise.all(clients.map((c) => c.endAsync(true)));
+    });
+    const perClient = 200;
+    await Promise.all(
+      clients.map((c, k) =>
+        Promise.all(
+          Array.from({ length: perClient }, (_, i) =>
+            c.publishAsync(
+              `sensors/room${k}/t${i % 4}`,
+              JSON.stringify({ temperature: 20 + (i % 10), seq: i, n: i }),
+              {
+                qos: 1,
+              },
+            ),
+          ),
+        ),
+      ),
+    );
+    // The same device message again (a QoS1 redelivery): same content id, stored once.
+    await clients[0]!.publishAsync("sensors/room0/t0", JSON.stringify({ temperature: 20, seq: 0 }), {
+      qos: 1,
+    });
+    await clients[1]!.publishAsync("sensors/room1/t0", "not json", { qos: 1 });
+
+    const rows = spool.read(0, 10_000);
+    expect(rows).toHaveLength(3 * perClient);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(3 * perClient);
+    const first = decodeRecord(rows.find((r) => r.sensor === "room2/t3")!.body);
+    expect(first).toMatchObject({ sensor: "room2/t3", source: "broker", agent: "t" });
+    // Per-sensor order in the spool follows each client's publish order.
+    for (let k = 0; k < 3; k++) {
+      const ns = rows
+        .filter((r) => r.sensor === `room${k}/t1`)
+        .map((r) => decodeRecord(r.body).attrs?.n as number);
+      expect(ns).toEqual(Array.from({ length: perClient / 4 }, (_, j) => 4 * j + 1));
+    }
+    expect(await rejectedCount(telemetry, "invalid-json")).toBe(1);
+    const dup = await telemetry.duplicates.get();
+    expect(dup.values[0]?.value).toBe(1);
+  });
+
+  it("serves MQTT over TLS with a certificate made at test time", async () => {
+    const dir = tempDir();
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    try {
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          key,
+          "-out",
+          cert,
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        { stdio: "ignore" },
+      );
+    } catch {
+      console.warn("openssl not available: TLS test skipped");
+      return;
+    }
+    const { spool, ingest, telemetry } = realIngest();
+    const src = await startBroker(context(ingest, telemetry), { tls: { cert, key } });
+    cleanups.push(() => src.stop());
+    const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
+      ca: readFileSync(cert),
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    cleanups.push(async () => {
+      await c.endAsync(true);
+    });
+    await c.publishAsync("t/a", '{"sensor":"tls","temperature":21.5}', { qos: 1 });
+    const rows = spool.read(0, 10);
+    expect(rows.map((r) => r.sensor)).toEqual(["tls"]);
+    // A plain-TCP client cannot talk to the TLS listener.
+    await expect(connect(src.port, { connectTimeout: 1000 })).rejects.toThrow();
+  });
+});

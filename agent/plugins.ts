@@ -3,7 +3,11 @@ import { kinesisSinkSchema } from "./sinks/kinesis/config.js";
 import { fileSinkSchema } from "./sinks/file/config.js";
 import type { Sink, SinkContext } from "./sinks/sink.js";
 import { stdoutSinkSchema } from "./sinks/stdout/config.js";
+import { hostSourceSchema } from "./sources/host/config.js";
+import { mqttSourceSchema } from "./sources/mqtt/config.js";
 import { mqttBrokerSourceSchema } from "./sources/mqtt-broker/config.js";
+import { onewireSourceSchema } from "./sources/onewire/config.js";
+import { serialSourceSchema } from "./sources/serial/config.js";
 import type { Source, SourceContext } from "./sources/source.js";
 
 /**
@@ -12,7 +16,13 @@ import type { Source, SourceContext } from "./sources/source.js";
  * adding one line to each list below.
  */
 
-export const sourceSchemas = [mqttBrokerSourceSchema] as const;
+export const sourceSchemas = [
+  mqttBrokerSourceSchema,
+  serialSourceSchema,
+  mqttSourceSchema,
+  hostSourceSchema,
+  onewireSourceSchema,
+] as const;
 export const sinkSchemas = [kinesisSinkSchema, stdoutSinkSchema, fileSinkSchema] as const;
 
 export type SourceConfig = z.infer<(typeof sourceSchemas)[number]>;
@@ -24,6 +34,10 @@ const sourceLoaders: {
   [K in SourceConfig["type"]]: Loader<Extract<SourceConfig, { type: K }>, Source, SourceContext>;
 } = {
   "mqtt-broker": async () => (await import("./sources/mqtt-broker/index.js")).createMqttBrokerSource,
+  serial: async () => (await import("./sources/serial/index.js")).createSerialSource,
+  mqtt: async () => (await import("./sources/mqtt/index.js")).createMqttSource,
+  host: async () => (await import("./sources/host/index.js")).createHostSource,
+  onewire: async () => (await import("./sources/onewire/index.js")).createOnewireSource,
 };
 
 const sinkLoaders: {

@@ -1,0 +1,155 @@
+import { readFileSync } from "node:fs";
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import { backoffDelay } from "../../backoff.js";
+import type { Logger } from "../../telemetry/logger.js";
+import type { MqttSourceConfig } from "./config.js";
+
+/** Handles one message; resolves when it may be acknowledged, rejects when it must not be. */
+export type MessageHandler = (packet: IPublishPacket) => Promise<void>;
+
+/** mqtt.js' connect, injectable so a test can wrap the client and inject faults. */
+export type Connector = (url: string, opts: IClientOptions) => MqttClient;
+
+type State = "connecting" | "up" | "down";
+
+/**
+ * One mqtt.js client with a persistent session, acknowledgement after the handler resolves, and
+ * reconnects on our own capped, jittered schedule: mqtt.js' `reconnectPeriod` is a fixed interval,
+ * which brings a fleet back in lock-step after a broker restart, so it is switched off here.
+ */
+export class MqttConnection {
+  private client: MqttClient | undefined;
+  private state: State = "connecting";
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastError: string | undefined;
+  private current: Promise<void> | undefined;
+
+  constructor(
+    private readonly cfg: MqttSourceConfig,
+    private readonly clientId: string,
+    private readonly log: Logger,
+    private readonly onMessage: MessageHandler,
+    private readonly connector: Connector = connect,
+  ) {}
+
+  /** Resolves after the first connect succeeded or failed; later attempts run in the background. */
+  start(): Promise<void> {
+    const client = this.connector(this.cfg.url, this.options());
+    this.client = client;
+    // QoS1: mqtt.js sends PUBACK (and reads the next packet) only when this callback runs, so
+    // the broker keeps every message we have not committed and redelivers it after a crash.
+    client.handleMessage = (packet, done) => {
+      const p = this.onMessage(packet);
+      this.current = p.catch(() => {});
+      p.then(
+        () => done(),
+        (err: unknown) => {
+          done(err instanceof Error ? err : new Error(String(err)));
+          // Not acknowledged: reconnect so the broker redelivers it rather than waiting forever.
+          this.log.error({ err: String(err), topic: packet.topic }, "message not committed; reconnecting");
+          client.stream?.destroy();
+        },
+      );
+    };
+    client.on("connect", (connack) => {
+      const was = this.state;
+      this.state = "up";
+      this.attempt = 0;
+      this.lastError = undefined;
+      this.log.info(
+        { url: this.cfg.url, clientId: this.clientId, sessionPresent: connack.sessionPresent },
+        was === "down" ? "mqtt reconnected" : "mqtt connected",
+      );
+      if (!connack.sessionPresent || this.cfg.clean) this.subscribe(client);
+    });
+    client.on("error", (err) => {
+      this.lastError = err.message;
+    });
+    client.on("close", () => this.onClose());
+    return new Promise((resolve) => {
+      const settle = () => {
+        client.off("connect", settle);
+        client.off("close", settle);
+        resolve();
+      };
+      client.on("connect", settle);
+      client.on("close", settle);
+    });
+  }
+
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const client = this.client;
+    if (!client) return;
+    // Let the message being committed finish, so its PUBACK still goes out on this connection.
+    await Promise.race([this.current, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => client.end(true, {}, () => resolve()), timeoutMs).unref();
+      client.end(false, {}, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private subscribe(client: MqttClient): void {
+    client.subscribe(this.cfg.topics, { qos: this.cfg.qos }, (err, granted) => {
+      if (err) {
+        this.log.error({ err: err.message, topics: this.cfg.topics }, "mqtt subscribe failed");
+        return;
+      }
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0) this.log.error({ topics: refused }, "mqtt broker refused subscriptions");
+      else this.log.debug({ topics: this.cfg.topics, qos: this.cfg.qos }, "mqtt subscribed");
+    });
+  }
+
+  private onClose(): void {
+    if (this.stopped || this.timer) return;
+    if (this.state !== "down") {
+      this.log.warn(
+        { url: this.cfg.url, err: this.lastError },
+        this.state === "up"
+          ? "mqtt connection lost; reconnecting with backoff"
+          : "mqtt cannot connect; retrying with backoff",
+      );
+      this.state = "down";
+    } else {
+      this.log.debug({ err: this.lastError, attempt: this.attempt }, "mqtt still disconnected");
+    }
+    const delay = backoffDelay(this.attempt++, this.cfg.reconnect);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopped) this.client?.reconnect();
+    }, delay);
+  }
+
+  private options(): IClientOptions {
+    const c = this.cfg;
+    const opts: IClientOptions = {
+      clientId: this.clientId,
+      clean: c.clean,
+      protocolVersion: c.protocolVersion,
+      keepalive: c.keepaliveSec,
+      connectTimeout: c.connectTimeoutMs,
+      reconnectPeriod: 0,
+      resubscribe: false,
+    };
+    if (c.username !== undefined) opts.username = c.username;
+    if (c.password !== undefined) opts.password = c.password;
+    if (c.protocolVersion === 5 && !c.clean)
+      opts.properties = { sessionExpiryInterval: Math.min(0xffffffff, Math.floor(c.sessionExpiryMs / 1000)) };
+    if (c.tls) {
+      if (c.tls.ca) opts.ca = readFileSync(c.tls.ca);
+      if (c.tls.cert) opts.cert = readFileSync(c.tls.cert);
+      if (c.tls.key) opts.key = readFileSync(c.tls.key);
+      opts.rejectUnauthorized = c.tls.rejectUnauthorized;
+    }
+    return opts;
+  }
+}

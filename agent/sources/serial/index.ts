@@ -1,0 +1,160 @@
+import { backoffDelay } from "../../backoff.js";
+import { createParser } from "../../parse/index.js";
+import type { Reading } from "../../record/record.js";
+import type { Source, SourceContext } from "../source.js";
+import type { SerialSourceConfig } from "./config.js";
+import { LineSplitter } from "./lines.js";
+import { listPorts, openSerialPort, type PortError, type PortHandle, type PortOpener } from "./port.js";
+
+export interface SerialDeps {
+  open?: PortOpener;
+  list?: typeof listPorts;
+}
+
+/** Submissions awaiting commit before the port is paused: bounds memory when the spool blocks. */
+const MAX_IN_FLIGHT = 16;
+
+type State = "starting" | "open" | "down";
+
+/**
+ * Reads lines from a serial port and hands parsed readings to ingest. The device may vanish at
+ * any time (USB unplug, EIO); the source then reopens the same path with capped, jittered
+ * backoff and logs only when its state changes, so a missing device is one line, not thousands.
+ */
+export function createSerialSource(
+  cfg: SerialSourceConfig,
+  ctx: SourceContext,
+  deps: SerialDeps = {},
+): Source {
+  const open = deps.open ?? openSerialPort;
+  const list = deps.list ?? listPorts;
+  const log = ctx.log.child({ source: cfg.id, path: cfg.path });
+  const parser = createParser(cfg);
+  const inFlight = new Set<Promise<unknown>>();
+  let state: State = "starting";
+  let stopped = false;
+  let port: PortHandle | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let attempt = 0;
+  let skipLine = false;
+  let batch: Reading[] = [];
+
+  const splitter = new LineSplitter(cfg.maxLineBytes, {
+    line(bytes) {
+      if (skipLine) {
+        skipLine = false;
+        return;
+      }
+      const res = parser.parse(bytes);
+      if (res.ok) for (const r of res.readings) batch.push(r);
+      else ctx.ingest.reject(cfg.id, res.reason, res.detail);
+    },
+    tooLarge(n) {
+      skipLine = false;
+      ctx.ingest.reject(cfg.id, "too-large", `line of ${n} bytes exceeds maxLineBytes ${cfg.maxLineBytes}`);
+    },
+  });
+
+  function onData(chunk: Buffer): void {
+    splitter.push(chunk);
+    if (batch.length === 0) return;
+    const readings = batch;
+    batch = [];
+    const p = ctx.ingest.submit(cfg.id, readings).then(
+      () => undefined,
+      (err: unknown) =>
+        ctx.telemetry.warnLimited(
+          `serial:${cfg.id}:submit`,
+          { source: cfg.id, err: String(err) },
+          "ingest failed",
+        ),
+    );
+    inFlight.add(p);
+    if (inFlight.size >= MAX_IN_FLIGHT) port?.pause();
+    void p.finally(() => {
+      inFlight.delete(p);
+      if (inFlight.size < MAX_IN_FLIGHT / 2 && state === "open") port?.resume();
+    });
+  }
+
+  function scheduleReopen(): void {
+    if (stopped || timer) return;
+    const delay = backoffDelay(attempt++, cfg.reconnect);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void connect();
+    }, delay);
+  }
+
+  async function failed(err: unknown): Promise<void> {
+    const e = err as PortError;
+    if (state !== "down") {
+      state = "down";
+      const fields: Record<string, unknown> = { code: e.code, err: e.message };
+      if (e.code === "ENOENT" || /no such file/i.test(e.message)) {
+        const ports = await list();
+        fields.availablePorts = "ports" in ports ? ports.ports : `unknown (${ports.error})`;
+      }
+      log.warn(fields, "serial port unavailable; retrying with backoff");
+    } else {
+      log.debug({ err: e.message, attempt }, "serial port still unavailable");
+    }
+    scheduleReopen();
+  }
+
+  function onClosed(err: PortError | null): void {
+    port = undefined;
+    splitter.reset();
+    batch = [];
+    if (stopped) return;
+    state = "down";
+    log.warn(
+      { err: err?.message, disconnected: err?.disconnected === true },
+      "serial port lost; reopening with backoff",
+    );
+    scheduleReopen();
+  }
+
+  async function connect(): Promise<void> {
+    if (stopped) return;
+    let p: PortHandle;
+    try {
+      p = await open({ path: cfg.path, baudRate: cfg.baudRate });
+    } catch (err) {
+      await failed(err);
+      return;
+    }
+    if (stopped) {
+      await p.close();
+      return;
+    }
+    port = p;
+    attempt = 0;
+    splitter.reset();
+    parser.reset?.();
+    skipLine = cfg.dropFirstLine;
+    p.onData(onData);
+    p.onClosed(onClosed);
+    const wasDown = state === "down";
+    state = "open";
+    log.info({ baudRate: cfg.baudRate }, wasDown ? "serial port reopened" : "serial port open");
+  }
+
+  return {
+    id: cfg.id,
+    type: "serial",
+    async start() {
+      await connect();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      const p = port;
+      port = undefined;
+      await p?.close();
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

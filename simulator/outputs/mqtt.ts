@@ -1,0 +1,116 @@
+import { randomBytes } from "node:crypto";
+import mqtt, { type MqttClient } from "mqtt";
+import { expandTemplate, type MessageEvent, type Output, toBuffer } from "./output.js";
+
+export interface MqttOutputOptions {
+  url: string;
+  /** Topic template over {room}, {sensor} and {device}. */
+  topic: string;
+  qos: 0 | 1 | 2;
+  /** "device": one connection per device (as a real fleet); a number: that many shared connections. */
+  clients: number | "device";
+  /** Devices by index, so per-device clients can be connected up front. */
+  devices: readonly { index: number; id: string }[];
+  clientIdPrefix?: string;
+  username?: string;
+  password?: string;
+  /** Publishes awaiting their callback (write, or PUBACK for QoS 1) before `send` asks the runner to wait. */
+  window?: number;
+  /** mqtt.js reconnects on a fixed period: exactly what makes a fleet reconnect in storms. */
+  reconnectPeriodMs?: number;
+  /** Concurrent connection attempts while opening many clients. */
+  connectConcurrency?: number;
+}
+
+/** Publishes each message on its device's connection; a device always uses the same one, so its order holds. */
+export function createMqttOutput(opts: MqttOutputOptions): Output {
+  const prefix = opts.clientIdPrefix ?? `es${randomBytes(2).toString("hex")}`;
+  const perDevice = opts.clients === "device";
+  const n = perDevice ? opts.devices.length : Math.max(1, opts.clients as number);
+  const window = opts.window ?? 2000;
+  const clients: MqttClient[] = [];
+  const topics: string[] = [];
+  let outstanding = 0;
+  let sent = 0;
+  let errors = 0;
+  let waiters: (() => void)[] = [];
+
+  const done = (err?: Error) => {
+    outstanding--;
+    if (err) errors++;
+    if (waiters.length > 0 && outstanding <= window / 2) {
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    }
+  };
+  const publishDone = (err?: Error) => done(err);
+  const whenBelow = (limit: number) =>
+    outstanding <= limit ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve));
+
+  function connect(i: number): Promise<MqttClient> {
+    const id = perDevice ? `${prefix}-${opts.devices[i]!.id.replace(/\//g, "-")}` : `${prefix}-c${i}`;
+    const client = mqtt.connect(opts.url, {
+      clientId: id.slice(0, 23),
+      username: opts.username,
+      password: opts.password,
+      reconnectPeriod: opts.reconnectPeriodMs ?? 1000,
+      connectTimeout: 10_000,
+      protocolVersion: 4,
+    });
+    client.on("error", () => errors++);
+    return new Promise((resolve, reject) => {
+      client.once("connect", () => resolve(client));
+      client.once("error", (err) => (client.connected ? undefined : reject(err)));
+    });
+  }
+
+  return {
+    kind: "mqtt",
+    async open() {
+      const limit = opts.connectConcurrency ?? 100;
+      let next = 0;
+      const worker = async () => {
+        while (next < n) {
+          const i = next++;
+          clients[i] = await connect(i);
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+      } catch (err) {
+        await Promise.all(clients.filter(Boolean).map((c) => c.endAsync(true)));
+        throw err;
+      }
+    },
+    send(msg: MessageEvent) {
+      const d = msg.device;
+      let topic = topics[d.index];
+      if (topic === undefined) {
+        topic = expandTemplate(opts.topic, { room: d.room.spec.name, sensor: d.sensor, device: d.id });
+        topics[d.index] = topic;
+      }
+      const client = clients[perDevice ? d.index : d.index % n]!;
+      // An oversized publish makes a broker drop the connection; at QoS 0 it is not replayed forever.
+      const qos = msg.truth.faults.includes("oversize") ? 0 : opts.qos;
+      outstanding++;
+      sent++;
+      client.publish(topic, toBuffer(msg.payload), { qos }, publishDone);
+      return outstanding < window;
+    },
+    drain: () => whenBelow(window / 2),
+    storm() {
+      for (const c of clients) c.stream?.destroy();
+    },
+    async close() {
+      const deadline = Date.now() + 10_000;
+      while (outstanding > 0 && Date.now() < deadline) await Promise.race([whenBelow(0), sleep(50)]);
+      await Promise.all(clients.map((c) => c.endAsync(false).catch(() => undefined)));
+    },
+    stats: () => ({ sent, errors }),
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,41 @@
+import { once } from "node:events";
+import { type AddressInfo, createServer } from "node:net";
+import { Aedes } from "aedes";
+import mqtt, { type MqttClient } from "mqtt";
+
+/** A real aedes broker on a loopback port, for the simulator's MQTT tests. */
+export async function startAedes(): Promise<{ url: string; broker: Aedes; close: () => Promise<void> }> {
+  const broker = await Aedes.createBroker();
+  const server = createServer(broker.handle);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    broker,
+    close: async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** An mqtt.js subscriber collecting every payload it gets, by topic. */
+export async function subscribe(
+  url: string,
+  filter: string,
+): Promise<{ client: MqttClient; got: { topic: string; payload: Buffer }[] }> {
+  const client = await mqtt.connectAsync(url, { clientId: `sub-${process.pid}`, reconnectPeriod: 0 });
+  const got: { topic: string; payload: Buffer }[] = [];
+  client.on("message", (topic, payload) => got.push({ topic, payload }));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, got };
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

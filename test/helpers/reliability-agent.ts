@@ -1,0 +1,67 @@
+import { join } from "node:path";
+import { sinkSchemas } from "../../agent/plugins.js";
+import { type AgentProcess, killHard, spawnAgent, waitForPort } from "./agent-process.js";
+
+/** Config pieces shared by the torture tests; each test adds its own sinks and spool settings. */
+
+export const SOAK = process.env.EDGESPOOL_SOAK === "1" || process.env.EDGESPOOL_SOAK === "true";
+
+/** Whether this build has a sink type (the http sink lands separately; tests say when they skip it). */
+export function hasSinkType(type: string): boolean {
+  return sinkSchemas.some((s) => s.shape.type.value === type);
+}
+
+export function brokerSource(port: number, extra: Record<string, unknown> = {}) {
+  return { type: "mqtt-broker", id: "local-mqtt", port, topics: ["sensors/#"], ...extra };
+}
+
+export function fileSink(dir: string, extra: Record<string, unknown> = {}) {
+  return {
+    type: "file",
+    id: "files",
+    dir: join(dir, "out"),
+    maxBufferAgeMs: 50,
+    maxBatchRecords: 500,
+    retry: { initialMs: 50, maxMs: 500 },
+    ...extra,
+  };
+}
+
+export function httpSink(url: string, extra: Record<string, unknown> = {}) {
+  return {
+    type: "http",
+    id: "upstream",
+    url,
+    maxBufferAgeMs: 50,
+    maxBatchRecords: 500,
+    retry: { initialMs: 50, maxMs: 500 },
+    ...extra,
+  };
+}
+
+export function agentConfig(
+  dir: string,
+  parts: { sources: unknown[]; sinks: unknown[]; spool?: unknown; metricsPort?: number },
+) {
+  return {
+    agentId: "torture",
+    dataDir: join(dir, "data"),
+    sources: parts.sources,
+    sinks: parts.sinks,
+    ...(parts.spool === undefined ? {} : { spool: parts.spool }),
+    http: parts.metricsPort === undefined ? { enabled: false } : { enabled: true, port: parts.metricsPort },
+    shutdownTimeoutMs: 2000,
+  };
+}
+
+/** Spawns the agent and waits for its port; on failure the error carries the agent's stderr. */
+export async function startAgentProcess(dir: string, config: unknown, port: number): Promise<AgentProcess> {
+  const p = spawnAgent(dir, config);
+  try {
+    await waitForPort(port, 30_000);
+  } catch (err) {
+    await killHard(p);
+    throw new Error(`${(err as Error).message}; agent stderr:\n${p.stderr().slice(-3000)}`);
+  }
+  return p;
+}

@@ -1,0 +1,50 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Small file systems and unwritable folders for the disk tests. Tests run as root, where chmod
+ * does not stop writes (root bypasses permission bits), so:
+ * - a full disk is a tmpfs with a size limit (`mount -t tmpfs -o size=…`), which needs
+ *   CAP_SYS_ADMIN: `canMount()` says whether this machine allows it, and tests skip otherwise;
+ * - an unwritable folder is `chattr +i` on the folder and its files: the immutable flag binds root
+ *   too, and since Linux 5.4 it also fails writes through descriptors opened before (EPERM), which
+ *   is what a sink holding its current file open must meet. A read-only bind mount would be
+ *   refused (EBUSY) while the sink holds a file open for writing.
+ */
+
+let mountable: boolean | undefined;
+
+export function canMount(): boolean {
+  if (mountable !== undefined) return mountable;
+  mountable = false;
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
+  const probe = join(process.env.TMPDIR ?? "/tmp", `edgespool-mount-probe-${process.pid}`);
+  mkdirSync(probe, { recursive: true });
+  const ok = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe]).status === 0;
+  if (ok) spawnSync("umount", [probe]);
+  spawnSync("rmdir", [probe]);
+  mountable = ok;
+  return ok;
+}
+
+/** Mounts a tmpfs of `size` (e.g. "8m") on `dir`, creating the folder. */
+export function mountTmpfs(dir: string, size: string): void {
+  mkdirSync(dir, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
+}
+
+/** Unmounts, lazily if something still holds it, so afterAll never leaves a mount behind. */
+export function unmount(dir: string): void {
+  if (spawnSync("umount", [dir]).status !== 0) spawnSync("umount", ["-l", dir]);
+}
+
+/** Sets or clears the immutable flag on a folder and every file in it (not recursive beyond that). */
+export function setImmutable(dir: string, on: boolean): void {
+  const files = readdirSync(dir).map((f) => join(dir, f));
+  // Order matters when clearing: the folder first, so files in it can change again.
+  const paths = on ? [...files, dir] : [dir, ...files];
+  for (const p of paths) spawnSync("chattr", [on ? "+i" : "-i", p]);
+}
+
+export const haveChattr = spawnSync("sh", ["-c", "command -v chattr"]).status === 0;

@@ -49,8 +49,12 @@ program
     await statusCommand(load(opts.config), opts);
   });
 
-for (const extra of await import("./extra-commands.js").then((m) => m.extraCommands()))
-  program.addCommand(extra);
+// The simulator and the consumer pull in heavy modules (the AWS SDK); load them only when asked for.
+const first = process.argv[2];
+if (first === undefined || !["run", "check", "status"].includes(first)) {
+  for (const extra of await import("./extra-commands.js").then((m) => m.extraCommands()))
+    program.addCommand(extra);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -65,6 +65,18 @@ export class Outside {
   }
 }
 
+/** The outside at one instant, computed once per step for all rooms. */
+export interface OutsideNow {
+  temperature: number;
+  sun: number;
+  absHumidity: number;
+}
+
+export function outsideNow(outside: Outside, tMs: number): OutsideNow {
+  const temperature = outside.temperature(tMs);
+  return { temperature, sun: outside.sun(tMs), absHumidity: 0.8 * saturationHumidity(temperature) };
+}
+
 export type RoomKind = "living" | "kitchen" | "bedroom" | "bath" | "office" | "hall";
 
 /** Probability that someone is in a room of this kind at an hour of the day. */
@@ -162,23 +174,20 @@ export class Room {
   }
 
   /** Net heat flow into the room, W, from the state at the start of the step. */
-  heatFlow(tMs: number, outside: Outside): number {
+  heatFlow(tMs: number, outside: Outside, now: OutsideNow = outsideNow(outside, tMs)): number {
     const s = this.spec;
-    const tOut = outside.temperature(tMs);
+    const tOut = now.temperature;
     let q = (s.lossOutside + (this.windowOpen ? s.lossWindow : 0)) * (tOut - this.temperature);
     for (const n of this.neighbours) q += s.lossNeighbour * (n.temperature - this.temperature);
     if (this.heaterOn) q += s.heaterW;
-    q += this.occupants * 100 + outside.sun(tMs) * s.solarW;
+    q += this.occupants * 100 + now.sun * s.solarW;
     return q;
   }
 
   /** Air exchange pulls humidity toward outside; people breathe out about 50 g/h each. */
-  humidityFlow(tMs: number, outside: Outside): number {
+  humidityFlow(now: OutsideNow): number {
     const achPerS = (this.windowOpen ? 8 : 0.5) / 3600;
-    return (
-      achPerS * (outside.absHumidity(tMs) - this.absHumidity) +
-      (this.occupants * 50) / 3600 / this.spec.volumeM3
-    );
+    return achPerS * (now.absHumidity - this.absHumidity) + (this.occupants * 50) / 3600 / this.spec.volumeM3;
   }
 }
 
@@ -203,11 +212,12 @@ export class Building {
     while (left > 1e-9) {
       const dt = Math.min(MAX_STEP_S, left);
       const rooms = this.rooms;
+      const now = outsideNow(this.outside, t);
       for (let i = 0; i < rooms.length; i++) {
         const r = rooms[i]!;
         r.control(t, dt, this.tzOffsetHours);
-        this.flows[i] = r.heatFlow(t, this.outside);
-        this.wet[i] = r.humidityFlow(t, this.outside);
+        this.flows[i] = r.heatFlow(t, this.outside, now);
+        this.wet[i] = r.humidityFlow(now);
       }
       for (let i = 0; i < rooms.length; i++) {
         const r = rooms[i]!;

@@ -1,4 +1,7 @@
+import { mkdtempSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -8,11 +11,13 @@ import {
   type Shard,
 } from "@aws-sdk/client-kinesis";
 import { deaggregateSync } from "aws-kinesis-agg";
+import Database from "better-sqlite3";
 import kinesalite from "kinesalite";
+import { type DeliveryOutcome, deliver } from "../../agent/pipeline/deliver.js";
 import { encodeRecord, type OutRecord } from "../../agent/record/record.js";
 import { createKinesisClient, listAllShards } from "../../agent/sinks/kinesis/client.js";
 import { type KinesisSinkConfig, kinesisSinkSchema } from "../../agent/sinks/kinesis/config.js";
-import type { SinkContext } from "../../agent/sinks/sink.js";
+import type { Sink, SinkContext } from "../../agent/sinks/sink.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 
@@ -184,4 +189,51 @@ export function deaggregate(data: Uint8Array, partitionKey: string): ReadBack["u
   );
   if (failure) throw failure;
   return result;
+}
+
+const FAST_RETRY = { initialMs: 10, maxMs: 200, multiplier: 2, maxAttempts: 0 };
+
+/** Ships a batch the way the agent does (the shipping loop's `deliver`): retries until settled. */
+export async function ship(
+  sink: Sink,
+  batch: readonly OutRecord[],
+  telemetry: Telemetry,
+): Promise<DeliveryOutcome> {
+  const out = await deliver(sink, batch, FAST_RETRY, telemetry, new AbortController().signal);
+  if (!out.complete) throw new Error("delivery did not complete");
+  return out;
+}
+
+export interface ConsumedRow {
+  id: string;
+  sensor: string;
+  seq: number;
+  temperature: number;
+}
+
+/** The consumer's table in storage order. */
+export function consumedRows(file: string): ConsumedRow[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db
+      .prepare("SELECT id, sensor, seq, temperature FROM readings ORDER BY rowid")
+      .all() as ConsumedRow[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Per-sensor seq never goes backwards in storage order; returns the sensors where it did. */
+export function orderViolations(rows: readonly ConsumedRow[]): string[] {
+  const last = new Map<string, number>();
+  const bad = new Set<string>();
+  for (const r of rows) {
+    if (r.seq <= (last.get(r.sensor) ?? 0)) bad.add(r.sensor);
+    last.set(r.sensor, r.seq);
+  }
+  return [...bad];
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "edgespool-kinesis-"));
 }

@@ -34,6 +34,14 @@ export const kinesisSinkSchema = z.strictObject({
   sessionToken: z.string().min(1).optional(),
   /** KPL aggregation: many readings per Kinesis record, shard-consistent, KCL-compatible. */
   aggregation: z.boolean().default(true),
+  /**
+   * Largest aggregate (KPL's AggregationMaxSize). One aggregate per shard is in flight at a
+   * time (that is what keeps per-sensor order under partial failures), so the default is the
+   * Kinesis record limit: one call can carry a shard's full second of budget.
+   */
+  maxAggregateBytes: bytes()
+    .default(1024 * 1024)
+    .refine((n) => n >= 1024 && n <= 1024 * 1024, "expected 1KiB to 1MiB"),
   /** `sensor` (keeps per-sensor order), `agent`, `random`, or a template such as `{agent}/{sensor}`. */
   partitionKey: z.string().min(1).max(256).default("sensor"),
   /** Per-shard write budget the agent keeps to, instead of running into throttling. */

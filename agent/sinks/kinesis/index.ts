@@ -141,9 +141,10 @@ export function createKinesisSink(
   function settle(
     entries: Entry[],
     answers: PutRecordsResultEntry[],
-  ): { done: Set<UserRecord>; failed: number } {
+  ): { done: Set<UserRecord>; failed: number; worst: number } {
     const done = new Set<UserRecord>();
     const failures = new Map<string, number>();
+    let worst = 0;
     entries.forEach((e, i) => {
       const a = answers[i];
       let code = a?.ErrorCode ?? (a?.SequenceNumber ? undefined : "MissingResult");
@@ -161,7 +162,7 @@ export function createKinesisSink(
         stats.throttled++;
         budgetOf(e.shardId)?.drain();
       }
-      for (const u of e.users) u.attempts++;
+      for (const u of e.users) worst = Math.max(worst, ++u.attempts);
       failures.set(code, (failures.get(code) ?? 0) + 1);
     });
     let failed = 0;
@@ -170,7 +171,7 @@ export function createKinesisSink(
       ctx.telemetry.sinkError(cfg.id, code, `${n} of ${entries.length} Kinesis records failed`, true);
     }
     stats.entriesFailed += failed;
-    return { done, failed };
+    return { done, failed, worst };
   }
 
   /** Takes out the readings of every shard whose head reading used up its attempts. */
@@ -206,7 +207,7 @@ export function createKinesisSink(
       const rejected = prepared.rejected ?? [];
       const parked: UserRecord[] = [];
       let accepted = 0;
-      let failedRounds = 0;
+      let unmappedRounds = 0;
       const result = (): WriteResult => {
         const retry = [...pending, ...parked].map((u) => u.index).sort((a, b) => a - b);
         return {
@@ -221,13 +222,13 @@ export function createKinesisSink(
         try {
           await map.ensure(signal);
           const round = cfg.aggregation
-            ? planAggregated(pending, map, budgetOf)
+            ? planAggregated(pending, map, budgetOf, cfg.maxAggregateBytes)
             : planSingle(pending, map, budgetOf);
           if (round.unmapped) {
             map.markStale();
-            if (failedRounds++ >= cfg.entryAttempts)
+            if (unmappedRounds++ >= cfg.entryAttempts)
               throw new SinkError("no open shard covers a hash key", "NoShard", true);
-            await sleep(backoffDelay(failedRounds, ENTRY_BACKOFF), signal);
+            await sleep(backoffDelay(unmappedRounds, ENTRY_BACKOFF), signal);
             continue;
           }
           if (round.entries.length === 0) {
@@ -243,14 +244,16 @@ export function createKinesisSink(
           ctx.telemetry.sinkError(cfg.id, e.code, e, true);
           return result();
         }
-        const { done, failed } = settle(entries, answers);
+        const { done, failed, worst } = settle(entries, answers);
         accepted += done.size;
         pending = pending.filter((u) => !done.has(u));
         const split = park(pending);
         pending = split.keep;
         parked.push(...split.parked);
-        if (failed > 0) await sleep(backoffDelay(failedRounds++, ENTRY_BACKOFF), signal);
-        else failedRounds = 0;
+        // Back off by how often the worst entry failed, not by rounds: scattered one-off failures
+        // on a busy stream must not pile up into long sleeps.
+        if (failed > 0) await sleep(backoffDelay(worst - 1, ENTRY_BACKOFF), signal);
+        unmappedRounds = 0;
       }
       return result();
     },

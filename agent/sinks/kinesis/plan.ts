@@ -44,7 +44,12 @@ type Budgets = (shardId: string) => ShardBudget | undefined;
  * budget takes right now. The aggregate's explicit hash key is its first reading's, which lies in
  * the shard's range like every other reading in it (shard-consistent, as KCL requires).
  */
-export function planAggregated(pending: readonly UserRecord[], map: ShardMap, budgets: Budgets): Round {
+export function planAggregated(
+  pending: readonly UserRecord[],
+  map: ShardMap,
+  budgets: Budgets,
+  maxAggregateBytes: number = KINESIS_LIMITS.bytesPerRecord,
+): Round {
   const byShard = new Map<string, UserRecord[]>();
   for (const u of pending) {
     const shard = map.lookup(u.hash);
@@ -63,7 +68,7 @@ export function planAggregated(pending: readonly UserRecord[], map: ShardMap, bu
       KINESIS_LIMITS.bytesPerCall - callBytes,
       budget?.availableBytes() ?? Number.POSITIVE_INFINITY,
     );
-    const agg = new KplAggregate(KINESIS_LIMITS.bytesPerRecord);
+    const agg = new KplAggregate(Math.min(maxAggregateBytes, KINESIS_LIMITS.bytesPerRecord));
     const taken: UserRecord[] = [];
     for (const u of users) {
       if (!agg.tryAdd(u.partitionKey, u.data, limit)) break;

@@ -62,6 +62,8 @@ export class Mosquitto {
         // Queue everything for an offline persistent client: the default of 1000 would drop.
         "max_queued_messages 0",
         "max_inflight_messages 100",
+        // As root, mosquitto would drop to the "mosquitto" user, who cannot write our 0700 temp dir.
+        ...(process.getuid?.() === 0 ? ["user root"] : []),
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createIngest, type IngestQueue } from "../../agent/pipeline/ingest.js";
+import type { CanonicalRecord } from "../../agent/record/record.js";
+import type { Ingest, SourceContext } from "../../agent/sources/source.js";
+import { openSpool } from "../../agent/spool/index.js";
+import type { SpoolApi } from "../../agent/spool/types.js";
+import { type Logger, silentLogger } from "../../agent/telemetry/logger.js";
+import { Telemetry } from "../../agent/telemetry/telemetry.js";
+
+/** The real spool (SQLite in a temp dir) and group-commit ingest, as the agent wires them for sources. */
+export class SpoolIngest {
+  readonly base = mkdtempSync(join(tmpdir(), "edgespool-src-"));
+  readonly telemetry: Telemetry;
+  readonly spool: SpoolApi;
+  readonly ingest: IngestQueue;
+
+  constructor(readonly log: Logger = silentLogger()) {
+    this.telemetry = new Telemetry(log);
+    this.spool = openSpool({
+      dir: join(this.base, "data"),
+      sync: "normal",
+      maxBytes: 512 * 1024 * 1024,
+      maxAgeMs: 24 * 3_600_000,
+      onFull: "drop-oldest",
+      telemetry: this.telemetry,
+    });
+    // One sink cursor, never advanced, so every committed record stays readable.
+    this.spool.setSinks(["test"]);
+    this.ingest = createIngest(this.spool, this.telemetry, { agentId: "test-agent", maxCommitRecords: 5000 });
+  }
+
+  context(ingest: Ingest = this.ingest): SourceContext {
+    return {
+      agentId: "test-agent",
+      dataDir: join(this.base, "data"),
+      ingest,
+      log: this.log,
+      telemetry: this.telemetry,
+    };
+  }
+
+  records(): CanonicalRecord[] {
+    return this.spool.read(0, 10_000_000).map((r) => JSON.parse(r.body) as CanonicalRecord);
+  }
+
+  async rejected(source: string, reason: string): Promise<number> {
+    const m = await this.telemetry.rejected.get();
+    return m.values.find((v) => v.labels.source === source && v.labels.reason === reason)?.value ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.ingest.close();
+    this.spool.close();
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}

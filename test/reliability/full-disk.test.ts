@@ -1,0 +1,199 @@
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { readNdjsonDir } from "../../agent/sinks/file/read.js";
+import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
+import {
+  agentConfig,
+  brokerSource,
+  fileSink,
+  httpSink,
+  startAgentProcess,
+} from "../helpers/reliability-agent.js";
+import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
+import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
+import { NdjsonReceiver } from "../helpers/reliability-http.js";
+import { FleetLoad, sleep } from "../helpers/reliability-load.js";
+import { metricSum, scrape } from "../helpers/reliability-proc.js";
+
+/**
+ * Full disk (issue 6), on real small file systems: a tmpfs with a size limit, most of it taken by
+ * a ballast file, so the disk fills within seconds and deleting the ballast frees it again. The
+ * agent is a child process under QoS1 load from the simulator, its only sink (http) down so the
+ * spool cannot shrink. Under `block` PUBACKs stop while the disk is full and resume after space
+ * is freed; under `drop-oldest` acknowledgements go on and the drops are counted; the file sink on
+ * a full disk retries (ENOSPC) and keeps its backlog. The agent never exits and the spool passes
+ * SQLite's integrity check afterwards.
+ */
+
+const MOUNTABLE = canMount();
+if (!MOUNTABLE)
+  console.warn("full-disk: mount -t tmpfs is not permitted here (needs root/CAP_SYS_ADMIN); skipped");
+
+const mounts: string[] = [];
+let agent: AgentProcess | undefined;
+let load: FleetLoad | undefined;
+let receiver: NdjsonReceiver | undefined;
+afterEach(async () => {
+  await load?.stop(0);
+  if (agent) await killHard(agent);
+  await receiver?.stop();
+  agent = load = receiver = undefined;
+  for (const m of mounts.splice(0)) unmount(m);
+});
+
+function smallDisk(dir: string, size: string, ballastBytes: number): { disk: string; ballast: string } {
+  const disk = join(dir, "disk");
+  mountTmpfs(disk, size);
+  mounts.push(disk);
+  const ballast = join(disk, "ballast");
+  writeFileSync(ballast, Buffer.alloc(ballastBytes, 1));
+  return { disk, ballast };
+}
+
+/** Resolves once `acked` has not grown for `quietMs` while publishes are outstanding. */
+async function waitForStall(l: FleetLoad, quietMs: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  let last = l.acked.size;
+  let since = Date.now();
+  while (Date.now() < until) {
+    await sleep(100);
+    if (l.acked.size !== last || l.outstanding === 0) {
+      last = l.acked.size;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return true;
+  }
+  return false;
+}
+
+async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await cond()) return true;
+    await sleep(150);
+  }
+  return false;
+}
+
+function integrity(dataDir: string): { check: string; records: number } {
+  const db = new Database(join(dataDir, "spool.db"), { readonly: true });
+  try {
+    const check = db.pragma("integrity_check", { simple: true }) as string;
+    const records = (db.prepare("SELECT count(*) AS n FROM records").get() as { n: number }).n;
+    return { check, records };
+  } finally {
+    db.close();
+  }
+}
+
+const alive = (p: AgentProcess | undefined) =>
+  p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
+
+describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
+  async function setup(onFull: "block" | "drop-oldest") {
+    const dir = tempDir("edgespool-fulldisk-");
+    const { disk, ballast } = smallDisk(dir, "8m", 5 * 1024 * 1024);
+    const port = await freePort();
+    const metricsPort = await freePort();
+    receiver = new NdjsonReceiver();
+    await receiver.start(0);
+    await receiver.stop(); // the upstream is down until the test brings it back
+    const cfg = {
+      ...agentConfig(dir, {
+        sources: [brokerSource(port)],
+        sinks: [httpSink(receiver.url, { timeoutMs: 1000 })],
+        spool: { onFull },
+        metricsPort,
+      }),
+      dataDir: join(disk, "spool"),
+    };
+    agent = await startAgentProcess(dir, cfg, port);
+    load = new FleetLoad({ port, rooms: 12, ratePerSec: 2000, clients: 3, window: 100 });
+    load.start();
+    return { cfg, ballast, metricsPort };
+  }
+
+  it("block: withholds PUBACKs while full, resumes when space frees, loses nothing", async () => {
+    const { cfg, ballast } = await setup("block");
+    const stalled = await waitForStall(load!, 2000, 35_000);
+    expect(stalled, `acks never stopped (acked ${load!.acked.size}, sent ${load!.sent})`).toBe(true);
+    expect(alive(agent), agent?.stderr()).toBe(true);
+    const atStall = load!.acked.size;
+    expect(load!.outstanding).toBeGreaterThan(0);
+
+    rmSync(ballast);
+    await receiver!.start();
+    const resumed = await waitFor(() => load!.acked.size > atStall + 200, 25_000);
+    expect(resumed, `acks did not resume (acked ${load!.acked.size}, at stall ${atStall})`).toBe(true);
+    await load!.stop();
+    const d = await waitForDelivery(() => receiver!.lines, load!.acked, 30_000);
+    expect(d.missing, describeDelivery(d, load!.acked.size)).toEqual([]);
+    expect(d.orderViolations).toEqual([]);
+    expect(alive(agent), agent?.stderr()).toBe(true);
+    await killHard(agent!);
+    expect(integrity(cfg.dataDir).check).toBe("ok");
+  }, 90_000);
+
+  it("drop-oldest: keeps acknowledging, counts the drops, never crashes", async () => {
+    const { cfg, ballast, metricsPort } = await setup("drop-oldest");
+    const dropped = async () =>
+      metricSum(await scrape(metricsPort), "edgespool_dropped_total", 'reason="spool-full"');
+    expect(await waitFor(async () => (await dropped()) > 0, 35_000), "no spool-full drops counted").toBe(
+      true,
+    );
+    const before = load!.acked.size;
+    await sleep(1500);
+    expect(load!.acked.size, "acknowledgements must go on while dropping").toBeGreaterThan(before + 100);
+    expect(alive(agent), agent?.stderr()).toBe(true);
+
+    rmSync(ballast);
+    await receiver!.start();
+    await load!.stop();
+    await sleep(1000);
+    const d = await waitForDelivery(() => receiver!.lines, load!.acked, 8000);
+    const n = await dropped();
+    // What was acknowledged is either delivered or counted as dropped: nothing vanishes silently.
+    expect(d.missing.length, describeDelivery(d, load!.acked.size)).toBeLessThanOrEqual(n);
+    expect(d.orderViolations).toEqual([]);
+    expect(alive(agent), agent?.stderr()).toBe(true);
+    await killHard(agent!);
+    expect(integrity(cfg.dataDir).check).toBe("ok");
+  }, 90_000);
+});
+
+describe.skipIf(!MOUNTABLE)("full disk under the file sink (tmpfs 4 MiB)", () => {
+  it("ENOSPC is retried, the backlog kept, and it recovers when space frees", async () => {
+    const dir = tempDir("edgespool-sinkfull-");
+    const { disk, ballast } = smallDisk(dir, "4m", 3.7 * 1024 * 1024);
+    const outDir = join(disk, "out");
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const cfg = agentConfig(dir, {
+      sources: [brokerSource(port)],
+      sinks: [fileSink(dir, { dir: outDir })],
+      metricsPort,
+    });
+    agent = await startAgentProcess(dir, cfg, port);
+    load = new FleetLoad({ port, rooms: 12, ratePerSec: 800, clients: 3 });
+    load.start();
+
+    const metrics = () => scrape(metricsPort);
+    const enospc = async () =>
+      metricSum(await metrics(), "edgespool_sink_errors_total", 'sink="files"', "ENOSPC");
+    expect(await waitFor(async () => (await enospc()) > 0, 30_000), "no ENOSPC sink errors").toBe(true);
+    await sleep(1000);
+    const depth = metricSum(await metrics(), "edgespool_sink_depth", 'sink="files"');
+    expect(depth, "backlog kept in the spool").toBeGreaterThan(100);
+
+    rmSync(ballast);
+    await sleep(500);
+    await load.stop();
+    const d = await waitForDelivery(() => readNdjsonDir(outDir), load.acked, 30_000);
+    expect(d.missing, describeDelivery(d, load.acked.size)).toEqual([]);
+    expect(d.orderViolations).toEqual([]);
+    expect(d.unparsable, "no torn lines after ENOSPC").toBe(0);
+    expect(metricSum(await metrics(), "edgespool_dropped_total")).toBe(0);
+    expect(alive(agent), agent?.stderr()).toBe(true);
+  }, 90_000);
+});

@@ -9,6 +9,7 @@ import type { Source } from "../../../agent/sources/source.js";
 import { captureLog } from "../../helpers/capture-log.js";
 import { RecordingIngest, recordingContext, waitFor } from "../../helpers/recording-ingest.js";
 import { haveSocat, PtyPair } from "../../helpers/socat-pty.js";
+import { SpoolIngest } from "../../helpers/spool-ingest.js";
 
 if (!haveSocat) console.warn("socat is not installed: skipping serial PTY tests (apt-get install socat)");
 
@@ -159,5 +160,31 @@ describe.skipIf(!haveSocat)("serial source through a socat PTY pair", () => {
     await pty.write("18.5\n");
     expect(await waitFor(() => ingest.readings.length === 1)).toBe(true);
     expect(temps()).toEqual([18.5]);
+  });
+
+  it("stores a line repeated after a reconnect once, in the real spool", async () => {
+    const cap = captureLog();
+    const store = new SpoolIngest(cap.log);
+    try {
+      source = createSerialSource(config({ format: "json" }), store.context());
+      await source.start();
+      const line = '{"sensor":"d","temperature":21.25,"seq":41}\n';
+      await pty.write(line);
+      expect(await waitFor(() => store.records().length === 1)).toBe(true);
+      await pty.kill();
+      await pty.start();
+      // The device resends its last line after the replug, then carries on.
+      expect(await waitFor(() => cap.count("serial port reopened") === 1)).toBe(true);
+      await pty.write(`${line}{"sensor":"d","temperature":21.5,"seq":42}\n`);
+      expect(await waitFor(() => store.records().length === 2)).toBe(true);
+      await source.stop();
+      source = undefined;
+      expect(store.records().map((r) => r.temperature)).toEqual([21.25, 21.5]);
+      expect((await store.telemetry.duplicates.get()).values[0]?.value).toBe(1);
+    } finally {
+      await source?.stop();
+      source = undefined;
+      await store.close();
+    }
   });
 });

@@ -33,6 +33,7 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
   let outstanding = 0;
   let sent = 0;
   let errors = 0;
+  let retries = 0;
   let waiters: (() => void)[] = [];
 
   const done = (err?: Error) => {
@@ -44,7 +45,17 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
       for (const f of w) f();
     }
   };
-  const publishDone = (err?: Error) => done(err);
+  let closing = false;
+  // mqtt.js fails publishes queued while it replays its store if the connection drops again;
+  // such a publish never reached the store, so send it again, as device firmware would.
+  const publish = (client: MqttClient, topic: string, payload: Buffer, qos: 0 | 1 | 2) => {
+    client.publish(topic, payload, { qos }, (err) => {
+      if (err && qos > 0 && !closing) {
+        retries++;
+        setTimeout(() => publish(client, topic, payload, qos), 50);
+      } else done(err);
+    });
+  };
   const whenBelow = (limit: number) =>
     outstanding <= limit ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve));
 
@@ -95,7 +106,7 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
       const qos = msg.truth.faults.includes("oversize") ? 0 : opts.qos;
       outstanding++;
       sent++;
-      client.publish(topic, toBuffer(msg.payload), { qos }, publishDone);
+      publish(client, topic, toBuffer(msg.payload), qos);
       return outstanding < window;
     },
     drain: () => whenBelow(window / 2),
@@ -105,9 +116,10 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
     async close() {
       const deadline = Date.now() + 10_000;
       while (outstanding > 0 && Date.now() < deadline) await Promise.race([whenBelow(0), sleep(50)]);
+      closing = true;
       await Promise.all(clients.map((c) => c.endAsync(false).catch(() => undefined)));
     },
-    stats: () => ({ sent, errors }),
+    stats: () => ({ sent, errors, retries }),
   };
 }
 

@@ -16,8 +16,8 @@ export interface Output {
   storm(): void;
   /** Flushes what is queued (waits for acknowledgements where the transport has them) and closes. */
   close(): Promise<void>;
-  /** Messages handed to the transport, and transport errors seen. */
-  stats(): { sent: number; errors: number };
+  /** Messages handed to the transport, transport errors seen, and publishes sent again after one. */
+  stats(): { sent: number; errors: number; retries?: number };
 }
 
 export function toBuffer(payload: string | Uint8Array): Buffer {

@@ -1,7 +1,8 @@
 import type { z } from "zod";
-import { kinesisSinkSchema } from "./sinks/kinesis/config.js";
 import { fileSinkSchema } from "./sinks/file/config.js";
 import { httpSinkSchema } from "./sinks/http/config.js";
+import { kinesisSinkSchema } from "./sinks/kinesis/config.js";
+import { mqttSinkSchema } from "./sinks/mqtt/config.js";
 import type { Sink, SinkContext } from "./sinks/sink.js";
 import { stdoutSinkSchema } from "./sinks/stdout/config.js";
 import { hostSourceSchema } from "./sources/host/config.js";
@@ -24,7 +25,13 @@ export const sourceSchemas = [
   hostSourceSchema,
   onewireSourceSchema,
 ] as const;
-export const sinkSchemas = [kinesisSinkSchema, stdoutSinkSchema, fileSinkSchema, httpSinkSchema] as const;
+export const sinkSchemas = [
+  kinesisSinkSchema,
+  stdoutSinkSchema,
+  fileSinkSchema,
+  httpSinkSchema,
+  mqttSinkSchema,
+] as const;
 
 export type SourceConfig = z.infer<(typeof sourceSchemas)[number]>;
 export type SinkConfig = z.infer<(typeof sinkSchemas)[number]>;
@@ -47,6 +54,7 @@ const sinkLoaders: {
   stdout: async () => (await import("./sinks/stdout/index.js")).createStdoutSink,
   file: async () => (await import("./sinks/file/index.js")).createFileSink,
   http: async () => (await import("./sinks/http/index.js")).createHttpSink,
+  mqtt: async () => (await import("./sinks/mqtt/index.js")).createMqttSink,
   kinesis: async () => (await import("./sinks/kinesis/index.js")).createKinesisSink,
 };
 

@@ -47,7 +47,11 @@ export function records(n: number, sensor = "kitchen/t1"): OutRecord[] {
 }
 
 /** Polls until at least `n` bodies arrived (brokers deliver to subscribers after the PUBACK). */
-export async function arrived(ep: Endpoint, n: number, timeoutMs = 5000): Promise<string[]> {
+export async function arrived(
+  ep: Pick<Endpoint, "received">,
+  n: number,
+  timeoutMs = 5000,
+): Promise<string[]> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const got = await ep.received();

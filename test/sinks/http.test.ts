@@ -127,7 +127,7 @@ describe("http sink", () => {
     const { srv, url } = await serve();
     await srv.stop();
     const cap = captureLog();
-    const secretUrl = url.replace("http://", "http://user:pw@") + "?token=t0k";
+    const secretUrl = `${url.replace("http://", "http://user:pw@")}?token=t0k`;
     const sink = make(
       secretUrl,
       { headers: { authorization: "Bearer s3cret" } },

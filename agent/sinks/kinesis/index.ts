@@ -148,11 +148,12 @@ export function createKinesisSink(
     entries.forEach((e, i) => {
       const a = answers[i];
       let code = a?.ErrorCode ?? (a?.SequenceNumber ? undefined : "MissingResult");
-      if (!code && cfg.aggregation && a?.ShardId !== e.shardId) {
-        // Landed on another shard (resharded): KCL would drop the aggregate there, so resend.
-        code = "ShardMismatch";
+      if (!code && a?.ShardId !== e.shardId) {
+        // Landed on another shard: the stream was resharded. A single reading is fine wherever
+        // Kinesis put it; an aggregate there would be dropped by KCL, so it is resent.
         stats.misplaced++;
         map.markStale();
+        if (cfg.aggregation) code = "ShardMismatch";
       }
       if (!code) {
         for (const u of e.users) done.add(u);

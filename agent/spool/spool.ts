@@ -1,9 +1,9 @@
-import { encodeRecord, type NewRecord, type OutRecord } from "../record/record.js";
+import type { NewRecord, OutRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { SpoolClock } from "./clock.js";
-import { type Db, isCorruption, isDiskFull, moveAside, openDb, ROW_OVERHEAD, restrictFiles } from "./db.js";
-import { prepareStatements, type Statements } from "./statements.js";
+import { isCorruption, isDiskFull, moveAside, openDb, restrictFiles } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
+import { type Drop, SpoolStore } from "./store.js";
 import type { AppendResult, DeadLetter, SpoolApi, SpoolStats } from "./types.js";
 
 export interface SpoolOptions {
@@ -30,16 +30,9 @@ const DISK_FULL_HOLD_MS = 60_000;
 class Blocked extends Error {}
 
 export class SqliteSpool implements SpoolApi {
-  private db: Db;
-  private st: Statements;
+  private store: SpoolStore;
   private readonly wall: () => number;
   private readonly clock: SpoolClock;
-  private lastSeq = 0;
-  private bytes = 0;
-  private records = 0;
-  private readonly cursors = new Map<string, number>();
-  /** Drops counted in the open transaction, reported to telemetry once it commits. */
-  private pending: [string, string, number][] = [];
   private freeGen = 0;
   private blockedGen = -1;
   private readonly waiters = new Set<() => void>();
@@ -49,32 +42,32 @@ export class SqliteSpool implements SpoolApi {
   constructor(private readonly opts: SpoolOptions) {
     this.wall = opts.now ?? Date.now;
     const mono = opts.monotonic ?? (opts.now ? opts.now : () => performance.now());
+    let db: ReturnType<typeof openDb>;
     let seedSeq = 0;
     try {
-      this.db = openDb(opts);
+      db = openDb(opts);
     } catch (err) {
       if (!isCorruption(err)) throw err;
       this.moveAsideLogged(err);
-      this.db = openDb(opts);
+      db = openDb(opts);
       // The old high-water mark is unreadable; epoch µs is above any seq this agent could have used.
       seedSeq = Math.max(0, Math.floor(this.wall()) * 1000);
     }
-    this.st = prepareStatements(this.db);
-    const meta = readMeta(this.db);
+    const meta = readMeta(db);
     this.clock = new SpoolClock(
       this.wall,
       mono,
       { high: meta.clockHigh ?? 0, offset: meta.clockOffset ?? 0 },
       (stepMs) => opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time"),
     );
-    this.loadState();
-    if (seedSeq > this.lastSeq) this.lastSeq = seedSeq;
-    this.tx(() => this.persistMeta());
+    this.store = new SpoolStore(db, () => this.clock.snapshot());
+    this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
+    this.tx((s) => s.persistMeta());
+    this.gauges();
   }
 
   append(records: readonly NewRecord[]): AppendResult {
-    const result: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
-    if (records.length === 0) return result;
+    if (records.length === 0) return { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
     return this.guard(() => {
       const at = this.clock.now();
       try {
@@ -89,118 +82,66 @@ export class SqliteSpool implements SpoolApi {
 
   setSinks(sinkIds: readonly string[]): void {
     this.guard(() =>
-      this.tx(() => {
+      this.tx((s) => {
         const keep = new Set(sinkIds);
-        for (const [sink, acked] of this.cursors) {
+        for (const [sink, cursor] of s.cursors) {
           if (keep.has(sink)) continue;
-          this.st.deleteCursor.run(sink);
-          this.st.deleteDrops.run(sink);
-          this.cursors.delete(sink);
-          this.opts.telemetry.log.info({ sink, cursor: acked }, "sink no longer configured: cursor removed");
+          s.removeSink(sink);
+          this.opts.telemetry.log.info({ sink, cursor }, "sink no longer configured: cursor removed");
         }
-        for (const sink of sinkIds) this.ensureCursor(sink);
-        this.deleteAcked();
+        for (const sink of sinkIds) s.ensureCursor(sink);
+        s.deleteAcked();
       }),
     );
-    this.afterWrite();
   }
 
   read(afterSeq: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): OutRecord[] {
-    return this.guard(() => {
-      const out: OutRecord[] = [];
-      let total = 0;
-      for (const row of this.st.read.iterate(afterSeq, limit) as Iterable<{
-        seq: number;
-        id: string;
-        sensor: string;
-        ts: number;
-        rx: number;
-        body: string;
-      }>) {
-        if (out.length > 0 && total + row.body.length > maxBytes) break;
-        total += row.body.length;
-        out.push({
-          seq: row.seq,
-          id: row.id,
-          sensor: row.sensor,
-          tsMs: row.ts,
-          rxMs: row.rx,
-          body: row.body,
-        });
-      }
-      return out;
-    });
+    return this.guard(() => this.store.read(afterSeq, limit, maxBytes));
   }
 
   cursor(sink: string): number {
-    return this.cursors.get(sink) ?? 0;
+    return this.store.cursors.get(sink) ?? 0;
   }
 
   ack(sink: string, uptoSeq: number, shipped: number): void {
     if (!Number.isSafeInteger(uptoSeq) || !Number.isSafeInteger(shipped))
       throw new RangeError(`spool.ack(${sink}): expected integers, got ${uptoSeq}, ${shipped}`);
-    this.guard(() =>
-      this.tx(() => {
-        this.ensureCursor(sink);
-        const to = Math.min(uptoSeq, this.lastSeq);
-        this.st.ackCursor.run(to, shipped, sink);
-        this.cursors.set(sink, Math.max(this.cursor(sink), to));
-        this.deleteAcked();
-      }),
-    );
-    this.afterWrite();
+    this.guard(() => this.tx((s) => s.ack(sink, uptoSeq, shipped)));
   }
 
   deadLetter(sink: string, letters: readonly DeadLetter[]): void {
     if (letters.length === 0) return;
-    this.guard(() =>
-      this.tx(() => {
-        this.ensureCursor(sink);
-        const at = this.clock.now();
-        for (const l of letters)
-          this.st.insertDeadLetter.run(sink, l.record.seq, l.record.id, l.record.body, l.reason, at);
-        this.st.addDeadLetterCount.run(letters.length, sink);
-        this.countDrop(sink, "dead-letter", letters.length);
-      }),
-    );
-    this.afterWrite();
+    this.guard(() => this.tx((s) => s.deadLetter(sink, letters, this.clock.now())));
   }
 
   countDropped(sink: string, reason: string, n: number): void {
     if (n <= 0) return;
     this.guard(() =>
-      this.tx(() => {
-        this.ensureCursor(sink);
-        this.countDrop(sink, reason, n);
+      this.tx((s) => {
+        s.ensureCursor(sink);
+        s.countDrop(sink, reason, n);
       }),
     );
-    this.afterWrite();
   }
 
   enforceRetention(): number {
-    const removed = this.guard(() =>
-      this.tx(() => {
-        const now = this.clock.now();
-        const cutoff = now - this.opts.maxAgeMs;
-        let removed = 0;
-        if (this.records > 0) {
-          const fresh = this.st.firstFresh.get(cutoff) as number | undefined;
-          removed += this.deleteUpTo(fresh === undefined ? this.lastSeq : fresh - 1, "max-age");
-        }
-        this.st.expireDeadLetters.run(cutoff);
-        if (this.opts.onFull === "drop-oldest") removed += this.trimTo(this.limit());
-        this.persistMeta();
+    return this.guard(() =>
+      this.tx((s) => {
+        const cutoff = this.clock.now() - this.opts.maxAgeMs;
+        const expired = s.lastBefore(cutoff);
+        let removed = expired === undefined ? 0 : s.deleteUpTo(expired, "max-age");
+        s.expireDeadLetters(cutoff);
+        if (this.opts.onFull === "drop-oldest") removed += s.trimTo(this.limit());
+        s.persistMeta();
         return removed;
       }),
     );
-    this.afterWrite();
-    return removed;
   }
 
   reclaim(): void {
     this.guard(() => {
-      this.db.exec("PRAGMA incremental_vacuum");
-      this.db.pragma("wal_checkpoint(TRUNCATE)");
+      this.store.db.exec("PRAGMA incremental_vacuum");
+      this.store.db.pragma("wal_checkpoint(TRUNCATE)");
       restrictFiles(this.opts.dir);
     });
     // Freed file pages may be what a disk-full condition was waiting for.
@@ -222,7 +163,7 @@ export class SqliteSpool implements SpoolApi {
   }
 
   stats(): SpoolStats {
-    const s = this.guard(() => computeStats(this.db, this.opts.dir, this.clock.now()));
+    const s = this.guard(() => computeStats(this.store.db, this.opts.dir, this.clock.now()));
     const t = this.opts.telemetry;
     for (const k of s.sinks) {
       t.depth.set({ sink: k.sink }, k.depth);
@@ -235,142 +176,83 @@ export class SqliteSpool implements SpoolApi {
     if (this.closed) return;
     this.closed = true;
     try {
-      this.tx(() => this.persistMeta());
+      this.tx((s) => s.persistMeta());
     } finally {
-      this.db.close();
+      this.store.db.close();
       for (const w of [...this.waiters]) w();
     }
   }
 
-  // ---- inside transactions ----
-
+  /** One group commit under the onFull policy; runs inside a transaction. */
   private insertAll(records: readonly NewRecord[], at: number, trimFirst: boolean): AppendResult {
+    const s = this.store;
     const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
     const policy = this.opts.onFull;
     const limit = this.limit();
-    const wasEmpty = this.records === 0;
-    if (trimFirst) this.trimTo(Math.max(0, limit - estimateBytes(records)));
+    const wasEmpty = s.records === 0;
+    if (trimFirst) {
+      let incoming = 0;
+      for (const r of records) incoming += s.encode(r).size;
+      s.trimTo(Math.max(0, limit - incoming));
+    }
     let refusing = false;
     for (const r of records) {
-      const seq = this.lastSeq + 1;
-      const body = encodeRecord({ ...r, seq });
-      const size = Buffer.byteLength(body) + ROW_OVERHEAD;
-      if (policy === "drop-newest" && (refusing || this.bytes + size > limit)) {
+      const e = s.encode(r);
+      if (policy === "drop-newest" && (refusing || s.bytes + e.size > limit)) {
         refusing = true;
-        if (this.st.exists.get(r.id) !== undefined) res.duplicates++;
+        if (s.exists(r.id)) res.duplicates++;
         else res.droppedNewest++;
-        continue;
-      }
-      const info = this.st.insert.run(seq, r.id, r.sensor, msOr(r.rx, at), msOr(r.ts, at), at, body);
-      if (info.changes === 0) {
-        res.duplicates++;
-        continue;
-      }
-      this.lastSeq = seq;
-      this.bytes += size;
-      this.records++;
-      res.stored++;
+      } else if (s.insert(r, e, at)) res.stored++;
+      else res.duplicates++;
     }
     // A batch larger than the whole limit is let into an empty spool, or `block` would never end.
-    if (policy === "block" && this.bytes > limit && !wasEmpty) throw new Blocked();
-    if (policy === "drop-oldest") this.trimTo(limit);
+    if (policy === "block" && s.bytes > limit && !wasEmpty) throw new Blocked();
+    if (policy === "drop-oldest") s.trimTo(limit);
     if (res.droppedNewest > 0)
-      for (const sink of this.cursors.keys()) this.countDrop(sink, "spool-full", res.droppedNewest);
-    this.persistMeta();
+      for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", res.droppedNewest);
+    s.persistMeta();
     return res;
   }
 
-  /** Deletes the oldest records until the byte count is at most `limit`; counted as spool-full. */
-  private trimTo(limit: number): number {
-    if (this.bytes <= limit || this.records === 0) return 0;
-    let excess = this.bytes - limit;
-    let upTo = this.lastSeq;
-    for (const [seq, size] of this.st.sizesBySeq.iterate() as Iterable<[number, number]>) {
-      excess -= size + ROW_OVERHEAD;
-      upTo = seq;
-      if (excess <= 0) break;
-    }
-    return this.deleteUpTo(upTo, "spool-full");
-  }
-
-  /** Deletes records with seq <= upTo; with a reason, counts them as dropped for every sink that had not acked them. */
-  private deleteUpTo(upTo: number, reason: string | null): number {
-    const first = this.st.firstSeq.get() as number | null;
-    if (first === null || upTo < first) return 0;
-    const sum = this.st.sumUpTo.get(upTo) as { n: number; b: number };
-    if (reason !== null) {
-      for (const [sink, acked] of this.cursors) {
-        if (acked >= upTo) continue;
-        this.countDrop(sink, reason, this.st.countRange.get(acked, upTo) as number);
+  /** SQLITE_FULL: the disk (or max_page_count) is the limit for now; apply onFull against it. */
+  private onDiskFull(records: readonly NewRecord[], at: number, err: unknown): AppendResult {
+    const s = this.store;
+    this.opts.telemetry.warnLimited(
+      "spool:disk-full",
+      { err: (err as Error).message, bytes: s.bytes },
+      "spool disk full: applying onFull against the space there is",
+    );
+    this.diskCap = { bytes: s.bytes, until: this.wall() + DISK_FULL_HOLD_MS };
+    if (this.opts.onFull === "block") return this.blockedResult();
+    if (this.opts.onFull === "drop-oldest" && s.records > 0) {
+      try {
+        return this.tx(() => this.insertAll(records, at, true));
+      } catch (again) {
+        if (!isDiskFull(again)) throw again;
       }
     }
-    this.st.deleteUpTo.run(upTo);
-    this.bytes -= sum.b + sum.n * ROW_OVERHEAD;
-    this.records -= sum.n;
-    return sum.n;
+    this.tx(() => {
+      for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", records.length);
+    });
+    return { stored: 0, duplicates: 0, droppedNewest: records.length, blocked: false };
   }
 
-  /** Deletes what every configured sink has acknowledged. */
-  private deleteAcked(): void {
-    if (this.cursors.size === 0) return;
-    const removed = this.deleteUpTo(Math.min(...this.cursors.values()), null);
-    if (removed > 0) this.persistMeta();
-  }
-
-  private ensureCursor(sink: string): void {
-    if (this.cursors.has(sink)) return;
-    this.st.addCursor.run(sink, 0);
-    this.cursors.set(sink, 0);
-  }
-
-  private countDrop(sink: string, reason: string, n: number): void {
-    if (n <= 0) return;
-    this.st.addDrop.run(sink, reason, n);
-    this.pending.push([sink, reason, n]);
-  }
-
-  private persistMeta(): void {
-    const c = this.clock.snapshot();
-    this.st.setMeta.run(this.lastSeq, "lastSeq");
-    this.st.setMeta.run(this.bytes, "bytes");
-    this.st.setMeta.run(c.high, "clockHigh");
-    this.st.setMeta.run(c.offset, "clockOffset");
-  }
-
-  // ---- bookkeeping ----
-
-  private tx<T>(fn: () => T): T {
-    this.pending = [];
-    const records = this.records;
-    const bytes = this.bytes;
-    let out: T;
-    try {
-      out = this.db.transaction(fn).immediate();
-    } catch (err) {
-      this.pending = [];
-      if (!isCorruption(err)) this.loadState();
-      throw err;
-    }
-    for (const [sink, reason, n] of this.pending) this.opts.telemetry.drop(sink, reason, n);
-    this.pending = [];
-    if (this.records < records || this.bytes < bytes) this.freed();
+  /** A store transaction, then telemetry for what it dropped and freed. */
+  private tx<T>(fn: (s: SpoolStore) => T): T {
+    const { out, drops, freed } = this.store.tx(() => fn(this.store));
+    this.report(drops);
+    if (freed) this.freed();
+    this.gauges();
     return out;
   }
 
-  /** Re-reads the in-memory mirror of the database after a rolled-back transaction. */
-  private loadState(): void {
-    this.pending = [];
-    const meta = readMeta(this.db);
-    const range = this.db.prepare("SELECT min(seq) AS first, max(seq) AS last FROM records").get() as {
-      first: number | null;
-      last: number | null;
-    };
-    this.lastSeq = Math.max(meta.lastSeq ?? 0, range.last ?? 0);
-    this.bytes = meta.bytes ?? 0;
-    this.records = range.first === null ? 0 : (range.last ?? 0) - range.first + 1;
-    this.cursors.clear();
-    for (const c of this.st.cursors.all() as { sink: string; acked: number }[])
-      this.cursors.set(c.sink, c.acked);
+  private report(drops: readonly Drop[]): void {
+    for (const [sink, reason, n] of drops) this.opts.telemetry.drop(sink, reason, n);
+  }
+
+  private gauges(): void {
+    this.opts.telemetry.spoolBytes.set(this.store.bytes);
+    this.opts.telemetry.spoolRecords.set(this.store.records);
   }
 
   private limit(): number {
@@ -381,33 +263,6 @@ export class SqliteSpool implements SpoolApi {
   private blockedResult(): AppendResult {
     this.blockedGen = this.freeGen;
     return { stored: 0, duplicates: 0, droppedNewest: 0, blocked: true };
-  }
-
-  /** SQLITE_FULL: the disk (or max_page_count) is the limit for now; apply onFull against it. */
-  private onDiskFull(records: readonly NewRecord[], at: number, err: unknown): AppendResult {
-    this.opts.telemetry.warnLimited(
-      "spool:disk-full",
-      { err: (err as Error).message, bytes: this.bytes },
-      "spool disk full: applying onFull against the space there is",
-    );
-    this.diskCap = { bytes: this.bytes, until: this.wall() + DISK_FULL_HOLD_MS };
-    if (this.opts.onFull === "block") return this.blockedResult();
-    if (this.opts.onFull === "drop-oldest" && this.records > 0) {
-      try {
-        return this.tx(() => this.insertAll(records, at, true));
-      } catch (again) {
-        if (!isDiskFull(again)) throw again;
-      }
-    }
-    this.tx(() => {
-      for (const sink of this.cursors.keys()) this.countDrop(sink, "spool-full", records.length);
-    });
-    return { stored: 0, duplicates: 0, droppedNewest: records.length, blocked: false };
-  }
-
-  private afterWrite(): void {
-    this.opts.telemetry.spoolBytes.set(this.bytes);
-    this.opts.telemetry.spoolRecords.set(this.records);
   }
 
   private freed(): void {
@@ -426,27 +281,21 @@ export class SqliteSpool implements SpoolApi {
     }
   }
 
+  /** Mid-run corruption: a fresh file, seq continuing, and what sinks had not shipped counted as lost. */
   private recover(err: unknown): void {
-    const lastSeq = this.lastSeq;
-    const cursors = [...this.cursors];
+    const { lastSeq } = this.store;
+    const cursors = [...this.store.cursors];
     try {
-      this.db.close();
+      this.store.db.close();
     } catch {
       // already unusable
     }
     this.moveAsideLogged(err);
-    this.db = openDb(this.opts);
-    this.st = prepareStatements(this.db);
-    this.loadState();
-    this.lastSeq = lastSeq;
-    this.tx(() => {
-      for (const [sink, acked] of cursors) {
-        this.ensureCursor(sink);
-        this.st.setCursor.run(lastSeq, sink);
-        this.cursors.set(sink, lastSeq);
-        this.countDrop(sink, "spool-corrupt", lastSeq - acked);
-      }
-      this.persistMeta();
+    this.store = new SpoolStore(openDb(this.opts), () => this.clock.snapshot());
+    this.store.lastSeq = lastSeq;
+    this.tx((s) => {
+      s.resetCursors(lastSeq, "spool-corrupt", cursors);
+      s.persistMeta();
     });
   }
 
@@ -457,16 +306,4 @@ export class SqliteSpool implements SpoolApi {
       "spool database is corrupt: moved aside, starting a fresh spool",
     );
   }
-}
-
-function msOr(iso: string, fallback: number): number {
-  const ms = Date.parse(iso);
-  return Number.isFinite(ms) ? ms : fallback;
-}
-
-function estimateBytes(records: readonly NewRecord[]): number {
-  let n = 0;
-  for (const r of records)
-    n += Buffer.byteLength(encodeRecord({ ...r, seq: Number.MAX_SAFE_INTEGER })) + ROW_OVERHEAD;
-  return n;
 }

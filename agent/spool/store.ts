@@ -1,0 +1,213 @@
+import { encodeRecord, type NewRecord, type OutRecord } from "../record/record.js";
+import type { ClockState } from "./clock.js";
+import { type Db, isCorruption, ROW_OVERHEAD } from "./db.js";
+import { prepareStatements, type Statements } from "./statements.js";
+import { readMeta } from "./stats.js";
+import type { DeadLetter } from "./types.js";
+
+export interface Encoded {
+  seq: number;
+  body: string;
+  /** Bytes counted against maxBytes. */
+  size: number;
+}
+
+/** A drop counted inside a transaction, reported to telemetry once it commits. */
+export type Drop = [sink: string, reason: string, n: number];
+
+/**
+ * One connection's rows and the in-memory mirror of its bookkeeping (last seq, byte and record
+ * counts, cursors). Methods other than `tx`, `read` and `exists` must run inside `tx`; a failed
+ * transaction reloads the mirror from the database so the two never disagree.
+ */
+export class SpoolStore {
+  private readonly st: Statements;
+  lastSeq = 0;
+  bytes = 0;
+  records = 0;
+  readonly cursors = new Map<string, number>();
+  private pending: Drop[] = [];
+
+  constructor(
+    readonly db: Db,
+    private readonly clock: () => ClockState,
+  ) {
+    this.st = prepareStatements(db);
+    this.loadState();
+  }
+
+  /** Runs fn in one IMMEDIATE transaction; returns its result and the drops it counted. */
+  tx<T>(fn: () => T): { out: T; drops: Drop[]; freed: boolean } {
+    this.pending = [];
+    const before = { records: this.records, bytes: this.bytes };
+    try {
+      const out = this.db.transaction(fn).immediate();
+      const drops = this.pending;
+      this.pending = [];
+      return { out, drops, freed: this.records < before.records || this.bytes < before.bytes };
+    } catch (err) {
+      this.pending = [];
+      if (!isCorruption(err)) this.loadState();
+      throw err;
+    }
+  }
+
+  loadState(): void {
+    const meta = readMeta(this.db);
+    const range = this.db.prepare("SELECT min(seq) AS first, max(seq) AS last FROM records").get() as {
+      first: number | null;
+      last: number | null;
+    };
+    this.lastSeq = Math.max(meta.lastSeq ?? 0, range.last ?? 0);
+    this.bytes = meta.bytes ?? 0;
+    this.records = range.first === null ? 0 : (range.last ?? 0) - range.first + 1;
+    this.cursors.clear();
+    for (const c of this.st.cursors.all() as { sink: string; acked: number }[])
+      this.cursors.set(c.sink, c.acked);
+  }
+
+  persistMeta(): void {
+    const c = this.clock();
+    this.st.setMeta.run(this.lastSeq, "lastSeq");
+    this.st.setMeta.run(this.bytes, "bytes");
+    this.st.setMeta.run(c.high, "clockHigh");
+    this.st.setMeta.run(c.offset, "clockOffset");
+  }
+
+  /** The record's canonical line with the seq it gets if stored now. */
+  encode(r: NewRecord): Encoded {
+    const seq = this.lastSeq + 1;
+    const body = encodeRecord({ ...r, seq });
+    return { seq, body, size: Buffer.byteLength(body) + ROW_OVERHEAD };
+  }
+
+  /** Inserts unless the id is already spooled; false for a duplicate (its seq stays unused). */
+  insert(r: NewRecord, e: Encoded, at: number): boolean {
+    const rx = msOr(r.rx, at);
+    const ts = r.ts === r.rx ? rx : msOr(r.ts, at);
+    if (this.st.insert.run(e.seq, r.id, r.sensor, rx, ts, at, e.body).changes === 0) return false;
+    this.lastSeq = e.seq;
+    this.bytes += e.size;
+    this.records++;
+    return true;
+  }
+
+  exists(id: string): boolean {
+    return this.st.exists.get(id) !== undefined;
+  }
+
+  read(afterSeq: number, limit: number, maxBytes: number): OutRecord[] {
+    const out: OutRecord[] = [];
+    let total = 0;
+    for (const row of this.st.read.iterate(afterSeq, limit) as Iterable<Row>) {
+      if (out.length > 0 && total + row.body.length > maxBytes) break;
+      total += row.body.length;
+      out.push({ seq: row.seq, id: row.id, sensor: row.sensor, tsMs: row.ts, rxMs: row.rx, body: row.body });
+    }
+    return out;
+  }
+
+  /** The last seq received before `cutoff` (spool time), when the oldest records are that old. */
+  lastBefore(cutoff: number): number | undefined {
+    if (this.records === 0) return undefined;
+    const fresh = this.st.firstFresh.get(cutoff) as number | undefined;
+    return fresh === undefined ? this.lastSeq : fresh - 1;
+  }
+
+  /** Deletes the oldest records until the byte count is at most `limit`; counted as spool-full. */
+  trimTo(limit: number): number {
+    if (this.bytes <= limit || this.records === 0) return 0;
+    let excess = this.bytes - limit;
+    let upTo = this.lastSeq;
+    for (const [seq, size] of this.st.sizesBySeq.iterate() as Iterable<[number, number]>) {
+      excess -= size + ROW_OVERHEAD;
+      upTo = seq;
+      if (excess <= 0) break;
+    }
+    return this.deleteUpTo(upTo, "spool-full");
+  }
+
+  /** Deletes records with seq <= upTo; with a reason, counts them as dropped for each sink that had not acked them. */
+  deleteUpTo(upTo: number, reason: string | null): number {
+    const first = this.st.firstSeq.get() as number | null;
+    if (first === null || upTo < first) return 0;
+    const sum = this.st.sumUpTo.get(upTo) as { n: number; b: number };
+    if (reason !== null) {
+      for (const [sink, acked] of this.cursors) {
+        if (acked < upTo) this.countDrop(sink, reason, this.st.countRange.get(acked, upTo) as number);
+      }
+    }
+    this.st.deleteUpTo.run(upTo);
+    this.bytes -= sum.b + sum.n * ROW_OVERHEAD;
+    this.records -= sum.n;
+    return sum.n;
+  }
+
+  /** Deletes what every configured sink has acknowledged. */
+  deleteAcked(): void {
+    if (this.cursors.size === 0) return;
+    if (this.deleteUpTo(Math.min(...this.cursors.values()), null) > 0) this.persistMeta();
+  }
+
+  ensureCursor(sink: string): void {
+    if (this.cursors.has(sink)) return;
+    this.st.addCursor.run(sink, 0);
+    this.cursors.set(sink, 0);
+  }
+
+  removeSink(sink: string): void {
+    this.st.deleteCursor.run(sink);
+    this.st.deleteDrops.run(sink);
+    this.cursors.delete(sink);
+  }
+
+  ack(sink: string, uptoSeq: number, shipped: number): void {
+    this.ensureCursor(sink);
+    const to = Math.min(uptoSeq, this.lastSeq);
+    this.st.ackCursor.run(to, shipped, sink);
+    this.cursors.set(sink, Math.max(this.cursors.get(sink) ?? 0, to));
+    this.deleteAcked();
+  }
+
+  /** Moves every cursor to `seq` (after a fresh start), counting what they had not shipped as `reason`. */
+  resetCursors(seq: number, reason: string, previous: readonly [string, number][]): void {
+    for (const [sink, acked] of previous) {
+      this.ensureCursor(sink);
+      this.st.setCursor.run(seq, sink);
+      this.cursors.set(sink, seq);
+      this.countDrop(sink, reason, seq - acked);
+    }
+  }
+
+  deadLetter(sink: string, letters: readonly DeadLetter[], at: number): void {
+    this.ensureCursor(sink);
+    for (const l of letters)
+      this.st.insertDeadLetter.run(sink, l.record.seq, l.record.id, l.record.body, l.reason, at);
+    this.st.addDeadLetterCount.run(letters.length, sink);
+    this.countDrop(sink, "dead-letter", letters.length);
+  }
+
+  expireDeadLetters(cutoff: number): void {
+    this.st.expireDeadLetters.run(cutoff);
+  }
+
+  countDrop(sink: string, reason: string, n: number): void {
+    if (n <= 0) return;
+    this.st.addDrop.run(sink, reason, n);
+    this.pending.push([sink, reason, n]);
+  }
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  sensor: string;
+  ts: number;
+  rx: number;
+  body: string;
+}
+
+function msOr(iso: string, fallback: number): number {
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? ms : fallback;
+}

@@ -164,10 +164,18 @@ describe("aggregate transform", () => {
     expect(t.heldSeq()).toBeUndefined();
   });
 
-  it("counts undecodable bodies as dropped", () => {
+  it("drops undecodable bodies and far-future event times without moving the watermark", () => {
     const t = new AggregateTransform("pi", OPT);
+    const [good] = toOut([{ sensor: "k", tsMs: T0, temperature: 20 }]);
     t.process([{ seq: 1, id: "x", sensor: "k", tsMs: T0, rxMs: T0, body: "{not json" }], 0);
     expect(t.dropped).toBe(1);
+    expect(t.process([{ ...good!, seq: 2, tsMs: T0 + 86_400_000 * 365, rxMs: T0 }], 0)).toEqual([]);
+    expect(t.dropped).toBe(1);
+    t.process([{ ...good!, seq: 3 }], 0);
+    expect(t.dropped).toBe(0);
+    expect(t.lateTotal).toBe(0);
+    expect(t.heldSeq()).toBe(3);
+    expect(t.flush(T0 + W + OPT.allowedLatenessMs + 10)).toHaveLength(1);
     expect(t.heldSeq()).toBeUndefined();
   });
 

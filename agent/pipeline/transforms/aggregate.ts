@@ -18,7 +18,8 @@ import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
  * Late records: a record whose window already closed (end + allowedLatenessMs <= watermark) is
  * not merged into an already-shipped aggregate; it is dropped and counted: `dropped` (per call,
  * for the pipeline's drop counter, like the filter's) and `lateTotal` (since start). Records
- * whose body is not a record with a finite temperature are dropped and counted the same way.
+ * whose body is not a record with a finite temperature, or whose event time is more than a day
+ * ahead of its receive time (MAX_FUTURE_MS), are dropped and counted the same way.
  *
  * Crash safety: `heldSeq()` is the lowest seq the sink cursor must not pass. It is the lowest
  * seq of any open window, lowered further to the first seq of any already-emitted window that
@@ -27,6 +28,12 @@ import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
  * Known limit: a late record dropped after a wall-clock close may, after a crash, land in a
  * recomputed window instead; it carries the same id, and consumers keep the first copy.
  */
+
+/**
+ * A device clock this far ahead of the agent's is broken: one such reading would push the
+ * sensor's watermark into the future and make every later reading "late".
+ */
+export const MAX_FUTURE_MS = 24 * 3_600_000;
 
 export interface AggregateOptions {
   windowMs: number;
@@ -118,7 +125,8 @@ export class AggregateTransform implements Transform {
     if (
       typeof rec.temperature !== "number" ||
       !Number.isFinite(rec.temperature) ||
-      !Number.isFinite(r.tsMs)
+      !Number.isFinite(r.tsMs) ||
+      r.tsMs > r.rxMs + MAX_FUTURE_MS
     ) {
       this.dropped++;
       return;

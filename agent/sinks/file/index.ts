@@ -4,6 +4,7 @@ import type { OutRecord } from "../../record/record.js";
 import type { Sink, SinkContext, WriteResult } from "../sink.js";
 import { gzipFile, recoverDir } from "./compress.js";
 import type { FileSinkConfig } from "./config.js";
+import { fileError } from "./errors.js";
 import { type FileOps, RollingFile } from "./rolling.js";
 
 export { readNdjsonDir } from "./read.js";
@@ -59,7 +60,11 @@ export function createFileSink(cfg: FileSinkConfig, ctx: SinkContext, opt: FileS
     type: "file",
     async start() {
       if (timer) return;
-      await recoverDir(ops, dir, cfg.id, cfg.gzip);
+      try {
+        await recoverDir(ops, dir, cfg.id, cfg.gzip);
+      } catch (err) {
+        throw fileError(err, "recover files in", dir);
+      }
       const every = Math.max(10, Math.min(cfg.maxFileAgeMs / 4, 60_000));
       timer = setInterval(() => {
         serial(() => file.rollIfOld()).catch((err: unknown) =>

@@ -91,6 +91,7 @@ export class Upstream {
       new Promise((r) => setTimeout(r, 1000)),
     ]);
     c.end(true);
+    for (const fn of [...this.lostListeners]) fn();
   }
 
   private dialOnce(): Promise<MqttClient> {

@@ -66,6 +66,16 @@ export interface FaultDecision {
   oversize: boolean;
 }
 
+const NONE: FaultDecision = Object.freeze({
+  dropout: false,
+  stuck: false,
+  spike: undefined,
+  duplicate: false,
+  reorder: 0,
+  malformed: undefined,
+  oversize: false,
+});
+
 const DROPOUT_MEAN = 4;
 const STUCK_MEAN = 20;
 
@@ -83,6 +93,8 @@ export class DeviceFaults {
   private readonly pStuck: number;
   /** For payload details (garbage bytes), separate so decisions stay aligned across formats. */
   readonly detail: Random;
+  /** No per-reading fault configured: skip the draws (the fault stream is separate from physics). */
+  private readonly none: boolean;
 
   constructor(
     seed: number,
@@ -92,9 +104,11 @@ export class DeviceFaults {
     this.detail = new Random(seed ^ 0x9e3779b9);
     this.pDropout = episodeStart(rates.dropout, DROPOUT_MEAN);
     this.pStuck = episodeStart(rates.stuck, STUCK_MEAN);
+    this.none = FAULT_KINDS.every((k) => k === "reconnect-storm" || rates[k] === 0);
   }
 
   decide(): FaultDecision {
+    if (this.none) return NONE;
     const r = this.rng;
     const u = [
       r.next(),

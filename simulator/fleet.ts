@@ -182,16 +182,17 @@ export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
       seq: m.seq,
       ts: m.ts,
       temperature,
-      ...(humidity === undefined ? {} : { humidity }),
       actual: Math.round(room.temperature * 1e4) / 1e4,
       faults,
-      ...(f.spike ? { spike: f.spike } : {}),
-      ...(f.malformed ? { malformed: f.malformed } : {}),
-      ...(!f.dropout && f.reorder > 0 ? { reorder: f.reorder } : {}),
       copies: f.dropout ? 0 : f.duplicate ? 2 : 1,
       valid: !f.dropout && !f.malformed && !f.oversize && (f.spike === undefined || f.spike === "glitch"),
-      bytes: typeof payload === "string" ? Buffer.byteLength(payload) : payload.length,
+      // Encoded payloads are ASCII, so string length is byte length.
+      bytes: payload.length,
     };
+    if (humidity !== undefined) truth.humidity = humidity;
+    if (f.spike) truth.spike = f.spike;
+    if (f.malformed) truth.malformed = f.malformed;
+    if (!f.dropout && f.reorder > 0) truth.reorder = f.reorder;
     if (f.dropout) return [{ kind: "dropout", device: d, truth }];
     const mine: FleetEvent[] = [{ kind: "message", device: d, payload, truth, copy: 0 }];
     if (f.duplicate) mine.push({ kind: "message", device: d, payload, truth, copy: 1 });

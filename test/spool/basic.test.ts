@@ -1,7 +1,9 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeRecord } from "../../agent/record/record.js";
 import { readSpoolStats } from "../../agent/spool/index.js";
-import { open, record, tempDir } from "./helpers.js";
+import { metric, open, record, tempDir } from "./helpers.js";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -67,6 +69,46 @@ describe("spool basics", () => {
     expect(spool.cursor("c")).toBe(0);
     expect(spool.read(spool.cursor("c"), 10).map((r) => r.id)).toEqual(["3"]);
     spool.close();
+  });
+
+  it("keeps seq increasing across restarts even after every record was deleted", () => {
+    const dir = setup();
+    let { spool } = open({ dir });
+    spool.setSinks(["a"]);
+    spool.append([record("1"), record("2")]);
+    spool.ack("a", 2, 2);
+    expect(spool.stats().records).toBe(0);
+    spool.close();
+    ({ spool } = open({ dir }));
+    spool.append([record("3")]);
+    expect(spool.read(0, 10).map((r) => r.seq)).toEqual([3]);
+    spool.close();
+  });
+
+  it("stores dead letters and counts them and filtered records per sink, durably", async () => {
+    const dir = setup();
+    const { spool, telemetry } = open({ dir });
+    spool.setSinks(["a", "b"]);
+    spool.append([record("1"), record("2"), record("3")]);
+    const page = spool.read(0, 10);
+    spool.deadLetter("a", [{ record: page[1]!, reason: "http 400" }]);
+    spool.countDropped("b", "filter", 2);
+    spool.ack("a", 3, 2);
+    spool.close();
+    const s = readSpoolStats(dir);
+    expect(s.sinks.find((x) => x.sink === "a")).toMatchObject({
+      deadLetters: 1,
+      shipped: 2,
+      dropped: { "dead-letter": 1 },
+    });
+    expect(s.sinks.find((x) => x.sink === "b")).toMatchObject({ dropped: { filter: 2 }, depth: 3 });
+    const db = new Database(join(dir, "spool.db"), { readonly: true });
+    expect(db.prepare("SELECT sink, seq, id, body, reason FROM dead_letters").all()).toEqual([
+      { sink: "a", seq: 2, id: "2", body: page[1]!.body, reason: "http 400" },
+    ]);
+    db.close();
+    expect(await metric(telemetry, "edgespool_dropped_total", { sink: "a", reason: "dead-letter" })).toBe(1);
+    expect(await metric(telemetry, "edgespool_dropped_total", { sink: "b", reason: "filter" })).toBe(2);
   });
 
   it("readSpoolStats of a missing spool is empty", () => {

@@ -1,5 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readSpoolStats } from "../../agent/spool/index.js";
@@ -19,6 +28,13 @@ function setup() {
 const mode = (f: string) => statSync(f).mode & 0o777;
 const batch = (from: number, n: number, pad = 0) =>
   Array.from({ length: n }, (_, i) => record(`id${from + i}`, `s${i % 7}`, Date.UTC(2026, 10, 22), pad));
+
+function expectRecovered(dir: string, lines: { level: number; msg: string }[]) {
+  const aside = readdirSync(dir).filter((f) => f.startsWith("spool.db.corrupt-"));
+  expect(aside.length).toBeGreaterThanOrEqual(1);
+  expect(lines.some((l) => l.level === 50 && /corrupt/.test(l.msg))).toBe(true);
+  expect(mode(join(dir, "spool.db"))).toBe(0o600);
+}
 
 describe("spool files", () => {
   it("creates the folder 0700 and the database, WAL and SHM 0600, whatever the umask", () => {
@@ -74,13 +90,6 @@ describe("spool files", () => {
 });
 
 describe("corruption", () => {
-  function expectRecovered(dir: string, lines: { level: number; msg: string }[]) {
-    const aside = readdirSync(dir).filter((f) => f.startsWith("spool.db.corrupt-"));
-    expect(aside.length).toBeGreaterThanOrEqual(1);
-    expect(lines.some((l) => l.level === 50 && /corrupt/.test(l.msg))).toBe(true);
-    expect(mode(join(dir, "spool.db"))).toBe(0o600);
-  }
-
   it("moves a file of garbage aside, logs an error and starts fresh with seq above the old ones", () => {
     const dir = setup();
     open({ dir }).spool.close();
@@ -110,11 +119,42 @@ describe("corruption", () => {
     cleanups.unshift(() => spool.close());
     spool.setSinks(["a"]);
     let seq = spool.cursor("a");
-    for (let page = spool.read(seq, 500); page.length > 0; page = spool.read(seq, 500)) seq = page.at(-1)!.seq;
+    for (let page = spool.read(seq, 500); page.length > 0; page = spool.read(seq, 500))
+      seq = page.at(-1)!.seq;
     expectRecovered(dir, lines);
     expect(spool.append(batch(50_000, 2)).stored).toBe(2);
     const fresh = spool.read(spool.cursor("a"), 10);
     expect(fresh.map((r) => r.id)).toEqual(["id50000", "id50001"]);
     expect(fresh[0]!.seq).toBeGreaterThan(20_000);
+  });
+});
+
+describe("corruption found while running", () => {
+  it("moves the file aside at the failing read, keeps seq increasing and counts what sinks lost", () => {
+    const dir = setup();
+    const first = open({ dir }).spool;
+    first.setSinks(["a"]);
+    for (let i = 0; i < 20; i++) first.append(batch(i * 1000, 1000, 200));
+    first.ack("a", 5000, 5000);
+    first.reclaim();
+    first.close();
+    // Garbage over 16 pages in the middle of the file: the ends that opening touches stay intact.
+    const file = join(dir, "spool.db");
+    const size = statSync(file).size;
+    const fd = openSync(file, "r+");
+    writeSync(fd, randomBytes(16 * 4096), 0, 16 * 4096, Math.floor(size / 2 / 4096) * 4096);
+    closeSync(fd);
+
+    const { telemetry, lines } = capturingTelemetry();
+    const { spool } = open({ dir, telemetry });
+    cleanups.unshift(() => spool.close());
+    spool.setSinks(["a"]);
+    expect(lines.some((l) => l.level === 50)).toBe(false);
+    expect(spool.read(5000, 20_000)).toEqual([]);
+    expectRecovered(dir, lines);
+    expect(spool.cursor("a")).toBe(20_000);
+    expect(spool.stats().sinks[0]!.dropped).toEqual({ "spool-corrupt": 15_000 });
+    expect(spool.append(batch(90_000, 1)).stored).toBe(1);
+    expect(spool.read(spool.cursor("a"), 10).map((r) => r.seq)).toEqual([20_001]);
   });
 });

@@ -1,7 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { validateFilter } from "../pipeline/transforms/filter.js";
 import { createLogger } from "../telemetry/logger.js";
-import { consumeStream } from "./consumer.js";
 
 function msArg(v: string): number {
   const n = Number(v);
@@ -54,6 +53,8 @@ export function consumeCommand(): Command {
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
       try {
+        // Loaded here, not at the top: every other CLI command stays free of the AWS SDK.
+        const { consumeStream } = await import("./consumer.js");
         const stats = await consumeStream({
           stream: flags.stream,
           endpoint: flags.endpoint,

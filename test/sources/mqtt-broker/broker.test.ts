@@ -53,6 +53,9 @@ describe("mqtt-broker source", () => {
     await c.publishAsync("sensors/hall/t2/temperature", "19.5", { qos: 0 });
     expect(await waitFor(() => recording.readings.length === 2)).toBe(true);
     expect(recording.readings[1]!.reading).toEqual({ sensor: "hall/t2", temperature: 19.5 });
+    // QoS 2 is handled as at-least-once into the ingest: PUBREC after the commit.
+    await c.publishAsync("sensors/loft/t3/temperature", '{"temperature":18}', { qos: 2 });
+    expect(recording.readings[2]!.reading).toEqual({ sensor: "loft/t3", temperature: 18 });
   });
 
   it("withholds PUBACK until the ingest has committed", async () => {

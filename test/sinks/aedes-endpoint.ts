@@ -47,6 +47,15 @@ export class AedesEndpoint {
     this.sub = sub;
   }
 
+  /** The listener back on the same port, once the subscriber's session is back too (so what is
+   * published next arrives live, in order, not interleaved with the broker's offline queue). */
+  async up(): Promise<void> {
+    await this.listen(this.port);
+    const sub = this.sub;
+    if (!sub) return;
+    for (let i = 0; i < 500 && !sub.connected; i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
   async down(): Promise<void> {
     const s = this.server;
     this.server = undefined;

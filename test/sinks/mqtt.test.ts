@@ -48,7 +48,7 @@ sinkConformance("mqtt", async () => {
     make: () =>
       createMqttSink(mqttSinkSchema.parse({ type: "mqtt", id: "up", url: ep.url, ...FAST }), testContext()),
     received: () => ep.got.map((m) => m.payload),
-    outage: { begin: () => ep.down(), end: () => ep.listen(ep.port) },
+    outage: { begin: () => ep.down(), end: () => ep.up() },
     teardown: () => ep.stop(),
   };
 });

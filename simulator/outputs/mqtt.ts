@@ -48,9 +48,22 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
   let closing = false;
   // mqtt.js fails publishes queued while it replays its store if the connection drops again;
   // such a publish never reached the store, so send it again, as device firmware would.
+  // A QoS 0 publish waiting for 'drain' on a socket that then dies is never called back: settle
+  // those when the connection closes (they are lost, which QoS 0 allows).
+  const waitingQos0 = new Map<MqttClient, Set<() => void>>();
   const publish = (client: MqttClient, topic: string, payload: Buffer, qos: 0 | 1 | 2) => {
+    if (qos === 0) {
+      const set = waitingQos0.get(client) ?? new Set();
+      waitingQos0.set(client, set);
+      const settle = () => {
+        if (set.delete(settle)) done();
+      };
+      set.add(settle);
+      client.publish(topic, payload, { qos }, settle);
+      return;
+    }
     client.publish(topic, payload, { qos }, (err) => {
-      if (err && qos > 0 && !closing) {
+      if (err && !closing) {
         retries++;
         setTimeout(() => publish(client, topic, payload, qos), 50);
       } else done(err);
@@ -70,6 +83,10 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
       protocolVersion: 4,
     });
     client.on("error", () => errors++);
+    client.on("close", () => {
+      const set = waitingQos0.get(client);
+      if (set) for (const settle of [...set]) settle();
+    });
     return new Promise((resolve, reject) => {
       client.once("connect", () => resolve(client));
       client.once("error", (err) => (client.connected ? undefined : reject(err)));

@@ -1,7 +1,7 @@
 import * as fsp from "node:fs/promises";
 import { resolve } from "node:path";
 import type { OutRecord } from "../../record/record.js";
-import type { Sink, SinkContext, WriteResult } from "../sink.js";
+import { type Sink, type SinkContext, SinkError, type WriteResult } from "../sink.js";
 import { gzipFile, recoverDir } from "./compress.js";
 import type { FileSinkConfig } from "./config.js";
 import { fileError } from "./errors.js";
@@ -74,6 +74,7 @@ export function createFileSink(cfg: FileSinkConfig, ctx: SinkContext, opt: FileS
       timer.unref();
     },
     write(batch: readonly OutRecord[]): Promise<WriteResult> {
+      if (closed) return Promise.reject(new SinkError("file sink: closed", "CLOSED", true));
       if (batch.length === 0) return Promise.resolve({});
       const buf = Buffer.from(batch.map((r) => `${r.body}\n`).join(""), "utf8");
       return serial(async () => {

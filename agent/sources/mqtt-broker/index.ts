@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from "node:tls";
 import { Aedes } from "aedes";
 import type { Source, SourceContext } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
-import { limitPacketSize, passwordAuth } from "./guard.js";
+import { limitPacketSize, OversizeMarks, passwordAuth } from "./guard.js";
 import { publishHooks } from "./publish.js";
 
 /**
@@ -59,7 +59,8 @@ class BrokerSource implements MqttBrokerSource {
   async start(): Promise<void> {
     if (this.server !== undefined) return;
     const { cfg, ctx } = this;
-    const hooks = publishHooks(cfg, ctx.ingest);
+    const marks = new OversizeMarks();
+    const hooks = publishHooks(cfg, ctx.ingest, marks);
     const broker = new Aedes({
       ...hooks,
       ...(cfg.auth === undefined
@@ -95,7 +96,7 @@ class BrokerSource implements MqttBrokerSource {
       socket.once("close", () => this.sockets.delete(socket));
       socket.on("error", () => socket.destroy());
       const client = broker.handle(socket);
-      limitPacketSize(client, cfg.maxPacketSize, (cmd, length) =>
+      limitPacketSize(client, cfg.maxPacketSize, marks, (cmd, length) =>
         ctx.ingest.reject(
           cfg.id,
           "too-large",

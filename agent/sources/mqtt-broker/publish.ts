@@ -3,6 +3,7 @@ import { compileTopicTemplate, createParser, type TopicTemplate, topicMatches } 
 import type { RejectReason } from "../../parse/types.js";
 import type { Ingest } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
+import { OversizeMarks } from "./guard.js";
 
 /**
  * The publish path of the embedded broker. aedes calls `authorizePublish` for every PUBLISH of a
@@ -21,7 +22,11 @@ export interface PublishHooks {
   authorizeForward: AuthorizeForwardHandler;
 }
 
-export function publishHooks(cfg: MqttBrokerSourceConfig, ingest: Ingest): PublishHooks {
+export function publishHooks(
+  cfg: MqttBrokerSourceConfig,
+  ingest: Ingest,
+  marks = new OversizeMarks(),
+): PublishHooks {
   const parser = createParser(cfg);
   const template: TopicTemplate | undefined =
     cfg.topicTemplate === undefined ? undefined : compileTopicTemplate(cfg.topicTemplate);
@@ -37,6 +42,8 @@ export function publishHooks(cfg: MqttBrokerSourceConfig, ingest: Ingest): Publi
   }
 
   function handle(topic: string, payload: Buffer): Promise<Error | null> {
+    const oversized = marks.detail(payload);
+    if (oversized !== undefined) return refuse(payload, "too-large", `${topic.slice(0, 80)}: ${oversized}`);
     if (topic.startsWith("$"))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: $-topics are reserved`);
     if (!filters.some((f) => topicMatches(f, topic)))

@@ -138,18 +138,38 @@ describe("mqtt-broker source", () => {
     for (const [reason, count] of expected) expect(await rejectedCount(telemetry, reason)).toBe(count);
   });
 
-  it("closes a client that sends a packet over maxPacketSize, counts it, and serves others", async () => {
+  it("acks an oversized PUBLISH without buffering it, counts it, and keeps the client connected", async () => {
+    const { telemetry, recording, src } = await setup({ maxPacketSize: 1024 });
+    const c = await client(src);
+    let closed = false;
+    c.on("close", () => {
+      closed = true;
+    });
+    const acks: string[] = [];
+    const sends = [
+      c.publishAsync("t/a", '{"sensor":"a","temperature":20}', { qos: 1 }).then(() => acks.push("a")),
+      c.publishAsync("t/big", Buffer.alloc(4 * 1024 * 1024, 0x20), { qos: 1 }).then(() => acks.push("big")),
+      c.publishAsync("t/b", '{"sensor":"b","temperature":21}', { qos: 1 }).then(() => acks.push("b")),
+      c.publishAsync("t/big0", Buffer.alloc(2000, 0x20), { qos: 0 }),
+      c.publishAsync("t/c", '{"sensor":"c","temperature":22}', { qos: 1 }).then(() => acks.push("c")),
+    ];
+    await Promise.all(sends);
+    expect(acks).toEqual(["a", "big", "b", "c"]);
+    expect(recording.readings.map((r) => r.reading.sensor)).toEqual(["a", "b", "c"]);
+    expect(await rejectedCount(telemetry, "too-large")).toBe(2);
+    expect(closed).toBe(false);
+  });
+
+  it("closes a client whose non-PUBLISH packet is over maxPacketSize, and serves others", async () => {
     const { telemetry, recording, src } = await setup({ maxPacketSize: 1024 });
     const bystander = await client(src);
     const big = await client(src);
     const gone = new Promise<void>((resolve) => big.once("close", () => resolve()));
-    big.publish("t/big", Buffer.alloc(4096, 0x20), { qos: 1 });
+    big.subscribe(`x/${"y".repeat(3000)}`, { qos: 1 });
     await gone;
     expect(await rejectedCount(telemetry, "too-large")).toBe(1);
     await bystander.publishAsync("t/ok", '{"sensor":"a","temperature":20}', { qos: 1 });
-    const again = await client(src);
-    await again.publishAsync("t/ok", '{"sensor":"b","temperature":21}', { qos: 1 });
-    expect(recording.readings.map((r) => r.reading.sensor)).toEqual(["a", "b"]);
+    expect(recording.readings.map((r) => r.reading.sensor)).toEqual(["a"]);
   });
 
   it("does not relay or retain a refused message", async () => {

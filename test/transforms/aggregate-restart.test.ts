@@ -1,0 +1,152 @@
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../../agent/config/load.js";
+import { createIngest } from "../../agent/pipeline/ingest.js";
+import { Shipper } from "../../agent/pipeline/shipper.js";
+import { createTransforms } from "../../agent/pipeline/transforms/index.js";
+import { aggregateId } from "../../agent/record/ids.js";
+import type { Reading } from "../../agent/record/record.js";
+import type { FileSinkConfig } from "../../agent/sinks/file/config.js";
+import { createFileSink } from "../../agent/sinks/file/index.js";
+import { readNdjsonDir } from "../../agent/sinks/file/read.js";
+import { openSpool } from "../../agent/spool/index.js";
+import type { SpoolApi } from "../../agent/spool/types.js";
+import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { tempDir } from "../helpers/agent-process.js";
+
+/**
+ * The aggregate transform in the real pipeline: SQLite spool → shipping loop → aggregate → file
+ * sink, restarted several times mid-stream with its in-memory windows lost. Every window must
+ * reach the files with the same id and the same body each time it is shipped, counting every
+ * reading of its window exactly once.
+ */
+
+const W = 60_000;
+const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
+const SENSORS = ["hall/t1", "kitchen/t1", "lab/t9"];
+
+function readings(n: number): Reading[] {
+  // Event time advances 7 s per reading, each sensor a little out of order (within the lateness).
+  return Array.from({ length: n }, (_, i) => ({
+    sensor: SENSORS[i % SENSORS.length]!,
+    temperature: 18 + ((i * 37) % 90) / 10,
+    deviceTs: T0 + i * 7000 - (i % 4) * 3000,
+    deviceSeq: i,
+  }));
+}
+
+const running: { spool: SpoolApi; shipper: Shipper }[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    await r.shipper.stop(1000);
+    r.spool.close();
+  }
+});
+
+function start(dir: string, out: string) {
+  const telemetry = new Telemetry();
+  const spool = openSpool({
+    dir,
+    sync: "normal",
+    maxBytes: 1e9,
+    maxAgeMs: 1e12,
+    onFull: "drop-oldest",
+    telemetry,
+  });
+  const cfg = validateConfig(
+    {
+      agentId: "pi",
+      sinks: [
+        {
+          type: "file",
+          id: "agg",
+          dir: out,
+          maxBatchRecords: 11,
+          maxBufferAgeMs: 0,
+          transforms: [{ type: "aggregate", windowMs: W, allowedLatenessMs: 10_000 }],
+        },
+      ],
+    },
+    "t",
+    {},
+  ).sinks[0]! as FileSinkConfig;
+  spool.setSinks([cfg.id]);
+  const sink = createFileSink(cfg, { agentId: "pi", dataDir: dir, log: telemetry.log, telemetry });
+  const shipper = new Shipper(
+    spool,
+    sink,
+    cfg,
+    createTransforms(cfg.transforms, { agentId: "pi" }),
+    telemetry,
+    {
+      idlePollMs: 10,
+    },
+  );
+  const ingest = createIngest(spool, telemetry, { agentId: "pi", maxCommitRecords: 1000 });
+  shipper.start();
+  const entry = { spool, shipper };
+  running.push(entry);
+  return {
+    spool,
+    async put(rs: Reading[]) {
+      for (let i = 0; i < rs.length; i += 5)
+        shipper.notify((await ingest.submit("src", rs.slice(i, i + 5))).stored);
+    },
+    /** Like kill -9 for the pipeline: the loop stops, open windows vanish, nothing is flushed. */
+    async crash() {
+      running.splice(running.indexOf(entry), 1);
+      await shipper.stop(0);
+      spool.close();
+    },
+  };
+}
+
+async function settle(spool: SpoolApi, ms = 300): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 200; i++) {
+    const c = spool.cursor("agg");
+    if (c === last) return;
+    last = c;
+    await new Promise((r) => setTimeout(r, ms / 3));
+  }
+}
+
+describe("aggregate through the shipping loop across restarts", () => {
+  it("ships every window with one body per id, counting each reading once", async () => {
+    const dir = tempDir();
+    const out = join(dir, "out");
+    const all = readings(240);
+    const chunks = [all.slice(0, 55), all.slice(55, 130), all.slice(130, 200), all.slice(200)];
+    for (const chunk of chunks) {
+      const p = start(dir, out);
+      await p.put(chunk);
+      await settle(p.spool);
+      await p.crash();
+    }
+    // Readings far ahead close every window still open.
+    const last = start(dir, out);
+    await last.put(
+      SENSORS.map((sensor, i) => ({
+        sensor,
+        temperature: 20,
+        deviceTs: T0 + 10 * 86_400_000,
+        deviceSeq: 1e6 + i,
+      })),
+    );
+    await settle(last.spool);
+
+    const lines = readNdjsonDir(out).map((l) => JSON.parse(l) as { id: string; attrs: { count: number } });
+    const bodies = new Map<string, Set<string>>();
+    for (const l of lines) bodies.set(l.id, (bodies.get(l.id) ?? new Set()).add(JSON.stringify(l)));
+    for (const [id, set] of bodies) expect(set.size, `bodies of ${id}`).toBe(1);
+
+    const expected = new Map<string, number>();
+    for (const r of all) {
+      const id = aggregateId("pi", r.sensor, Math.floor(r.deviceTs! / W) * W, W);
+      expected.set(id, (expected.get(id) ?? 0) + 1);
+    }
+    const got = new Map(lines.map((l) => [l.id, l.attrs.count]));
+    for (const [id, count] of expected) expect(got.get(id), id).toBe(count);
+    expect(last.spool.stats().sinks[0]!.dropped.aggregate ?? 0).toBe(0);
+  });
+});

@@ -165,3 +165,86 @@ describe("spool model", () => {
     );
   });
 });
+
+type FullOp =
+  | { kind: "append"; n: number; pad: number }
+  | { kind: "read"; sink: number; limit: number }
+  | { kind: "ack"; sink: number; frac: number }
+  | { kind: "restart" };
+
+const fullOpArb: fc.Arbitrary<FullOp> = fc.oneof(
+  fc.record({ kind: fc.constant("append" as const), n: fc.integer({ min: 1, max: 6 }), pad: fc.nat(300) }),
+  fc.record({ kind: fc.constant("read" as const), sink: fc.nat(1), limit: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({
+    kind: fc.constant("ack" as const),
+    sink: fc.nat(1),
+    frac: fc.double({ min: 0, max: 1, noNaN: true }),
+  }),
+  fc.record({ kind: fc.constant("restart" as const) }),
+);
+
+describe("spool model, full under drop-oldest", () => {
+  it("every stored record reaches each sink or is counted as dropped; bytes stay under maxBytes", () => {
+    fc.assert(
+      fc.property(fc.array(fullOpArb, { maxLength: 50 }), (ops) => {
+        const t = tempDir();
+        cleanups.push(t.cleanup);
+        const maxBytes = 3000;
+        const reopen = () => open({ dir: t.dir, maxBytes, onFull: "drop-oldest" }).spool;
+        let spool = reopen();
+        spool.setSinks(["a", "b"]);
+        const delivered = new Map<string, Set<number>>([
+          ["a", new Set()],
+          ["b", new Set()],
+        ]);
+        const pos = new Map<string, number>([
+          ["a", 0],
+          ["b", 0],
+        ]);
+        let stored = 0;
+        let next = 0;
+        const readPage = (sink: string, limit: number) => {
+          const page = spool.read(pos.get(sink)!, limit);
+          for (const r of page) {
+            expect(r.seq).toBeGreaterThan(spool.cursor(sink));
+            delivered.get(sink)!.add(r.seq);
+          }
+          if (page.length > 0) pos.set(sink, page.at(-1)!.seq);
+          return page.length;
+        };
+        for (const op of ops) {
+          if (op.kind === "append") {
+            const rows = Array.from({ length: op.n }, () =>
+              record(`f${next++}`, "s", Date.UTC(2026, 10, 22), op.pad),
+            );
+            stored += spool.append(rows).stored;
+            expect(spool.stats().bytes).toBeLessThanOrEqual(maxBytes);
+          } else if (op.kind === "read") readPage(["a", "b"][op.sink]!, op.limit);
+          else if (op.kind === "ack") {
+            const sink = ["a", "b"][op.sink]!;
+            const c = spool.cursor(sink);
+            spool.ack(sink, Math.floor(c + (pos.get(sink)! - c) * op.frac), 0);
+          } else {
+            spool.close();
+            spool = reopen();
+            spool.setSinks(["a", "b"]);
+            for (const s of ["a", "b"]) pos.set(s, spool.cursor(s));
+          }
+        }
+        for (const sink of ["a", "b"]) {
+          while (readPage(sink, 100) > 0);
+          spool.ack(sink, pos.get(sink)!, 0);
+        }
+        const st = spool.stats();
+        expect(st.records).toBe(0);
+        for (const s of st.sinks) {
+          const missed = stored - delivered.get(s.sink)!.size;
+          expect(missed).toBeLessThanOrEqual(s.dropped["spool-full"] ?? 0);
+          expect(s.dropped["spool-full"] ?? 0).toBeLessThanOrEqual(stored);
+        }
+        spool.close();
+      }),
+      { numRuns: Number(process.env.EDGESPOOL_SOAK) ? 500 : 60 },
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { constants, existsSync } from "node:fs";
+import { constants, existsSync, rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 
@@ -21,6 +21,7 @@ export class PtyPair {
   ) {}
 
   async start(): Promise<void> {
+    this.removeLinks();
     const proc = spawn("socat", [`pty,raw,echo=0,link=${this.device}`, `pty,raw,echo=0,link=${this.peer}`], {
       stdio: "ignore",
     });
@@ -58,6 +59,12 @@ export class PtyPair {
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGKILL");
     await exited;
+    // SIGKILL leaves socat's symlinks behind; a real unplug removes the device node too.
+    this.removeLinks();
+  }
+
+  private removeLinks(): void {
+    for (const p of [this.device, this.peer]) rmSync(p, { force: true });
   }
 
   async stop(): Promise<void> {

@@ -14,7 +14,7 @@ export interface HostDeps {
 export function createHostSource(cfg: HostSourceConfig, ctx: SourceContext, deps: HostDeps = {}): Source {
   const read = deps.read ?? systemTemperatures;
   const prefix = cfg.sensorPrefix ?? ctx.agentId;
-  const log = ctx.log.child({ source: cfg.id });
+  const log = ctx.log;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;

@@ -17,7 +17,7 @@ export function createMqttSource(cfg: MqttSourceConfig, ctx: SourceContext, deps
   const parser = createParser(cfg);
   const template = cfg.topicTemplate === undefined ? undefined : compileTopicTemplate(cfg.topicTemplate);
   const clientId = cfg.clientId ?? `edgespool-${ctx.agentId}-${cfg.id}`;
-  const log = ctx.log.child({ source: cfg.id });
+  const log = ctx.log;
 
   async function onMessage(packet: IPublishPacket): Promise<void> {
     const topic = packet.topic;

@@ -11,7 +11,7 @@ import { parseW1Slave, THERMOMETER_FOLDER } from "./w1slave.js";
  * (folder missing, no probes, probes found) is logged only when it changes.
  */
 export function createOnewireSource(cfg: OnewireSourceConfig, ctx: SourceContext): Source {
-  const log = ctx.log.child({ source: cfg.id, folder: cfg.folder });
+  const log = ctx.log.child({ folder: cfg.folder });
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;

@@ -28,7 +28,7 @@ export function createSerialSource(
 ): Source {
   const open = deps.open ?? openSerialPort;
   const list = deps.list ?? listPorts;
-  const log = ctx.log.child({ source: cfg.id, path: cfg.path });
+  const log = ctx.log.child({ path: cfg.path });
   const parser = createParser(cfg);
   const inFlight = new Set<Promise<unknown>>();
   let state: State = "starting";

@@ -107,7 +107,7 @@ export class Shipper {
       const page = this.spool.read(this.readPos, this.cfg.maxBatchRecords, this.cfg.maxBatchBytes);
       const now = this.now();
       if (page.length === 0) {
-        const due = this.transforms.flatMap((t) => t.flush(now));
+        const due = this.flushTransforms(now);
         if (due.length > 0) await this.ship(due, this.readPos);
         else await this.waitFor(this.idlePollMs);
         continue;
@@ -120,13 +120,24 @@ export class Shipper {
         continue;
       }
       const lastSeq = page[page.length - 1]!.seq;
-      let out: OutRecord[] = page;
-      for (const t of this.transforms) {
-        out = t.process(out, now);
-        if (t.dropped) this.spool.countDropped(this.sink.id, t.name, t.dropped);
-      }
-      await this.ship(out, lastSeq);
+      await this.ship(this.applyTransforms(0, page, now), lastSeq);
     }
+  }
+
+  /** Runs records through transforms[from..], counting what each drops on purpose. */
+  private applyTransforms(from: number, records: OutRecord[], now: number): OutRecord[] {
+    let out = records;
+    for (const t of this.transforms.slice(from)) {
+      if (out.length === 0) break;
+      out = t.process(out, now);
+      if (t.dropped) this.spool.countDropped(this.sink.id, t.name, t.dropped);
+    }
+    return out;
+  }
+
+  /** What transforms emit without new input (idle-closed windows), passed through the transforms after them. */
+  private flushTransforms(now: number): OutRecord[] {
+    return this.transforms.flatMap((t, i) => this.applyTransforms(i + 1, t.flush(now), now));
   }
 
   /** Delivers `out` and, when every record is settled, acks the cursor up to `lastSeq` (held windows permitting). */

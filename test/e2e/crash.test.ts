@@ -7,9 +7,8 @@ import {
   type AgentProcess,
   freePort,
   killHard,
-  spawnAgent,
+  startAgentProcess,
   tempDir,
-  waitForPort,
 } from "../helpers/agent-process.js";
 
 /**
@@ -50,8 +49,7 @@ describe("crash: SIGKILL while receiving QoS1", () => {
     const dir = tempDir("edgespool-crash-");
     const port = await freePort();
     const cfg = config(dir, port);
-    agent = spawnAgent(dir, cfg);
-    await waitForPort(port);
+    agent = await startAgentProcess(dir, cfg, port);
 
     const acked = new Set<string>();
     let publishing = true;
@@ -93,10 +91,10 @@ describe("crash: SIGKILL while receiving QoS1", () => {
     for (let k = 0; k < KILLS; k++) {
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
       await killHard(agent);
-      agent = spawnAgent(dir, cfg);
-      await waitForPort(port);
+      agent = await startAgentProcess(dir, cfg, port);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    // Under a loaded CI machine fewer messages get through between kills; make sure enough did.
+    for (let t = 0; t < 100 && acked.size < 500; t++) await new Promise((r) => setTimeout(r, 200));
     publishing = false;
     await Promise.all(loops);
     await new Promise((r) => setTimeout(r, 500));
@@ -104,7 +102,7 @@ describe("crash: SIGKILL while receiving QoS1", () => {
 
     expect(acked.size).toBeGreaterThan(500);
     let lines: string[] = [];
-    const until = Date.now() + 20_000;
+    const until = Date.now() + 60_000;
     let missing: string[] = [...acked];
     while (Date.now() < until) {
       lines = readNdjsonDir(cfg.sinks[0]!.dir);

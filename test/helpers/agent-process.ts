@@ -23,7 +23,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((res) => {
@@ -65,4 +65,20 @@ export function spawnAgent(dir: string, config: unknown, env: NodeJS.ProcessEnv 
 export async function killHard(p: AgentProcess): Promise<void> {
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
   await p.exited;
+}
+
+/** Spawns the agent and waits for its port; on failure the error carries the agent's stderr. */
+export async function startAgentProcess(dir: string, config: unknown, port: number): Promise<AgentProcess> {
+  const p = spawnAgent(dir, config);
+  const died = p.exited.then((code) => {
+    throw new Error(`agent exited with ${code} before opening port ${port}:\n${p.stderr()}`);
+  });
+  try {
+    await Promise.race([waitForPort(port), died]);
+  } catch (err) {
+    await killHard(p);
+    throw new Error(`${(err as Error).message}\n--- agent stderr ---\n${p.stderr()}`);
+  }
+  died.catch(() => {});
+  return p;
 }

@@ -196,3 +196,20 @@ describe("shipping loop", () => {
     expect(second.spool.stats().sinks[0]!.depth).toBe(9);
   });
 });
+
+describe("shipping loop with chained transforms", () => {
+  it("passes idle-closed aggregates through the transforms after the aggregate", async () => {
+    const f = faultySink("s", () => undefined);
+    const { put } = await setup(f.sink, {
+      transforms: [
+        { type: "aggregate", windowMs: 50 },
+        { type: "filter", expression: 'sensor == "s1"' },
+      ],
+    });
+    await put(9);
+    await until(() => f.lines.length > 0, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    const sensors = new Set(f.lines.map((l) => (JSON.parse(l) as { sensor: string }).sensor));
+    expect([...sensors]).toEqual(["s1"]);
+  });
+});

@@ -24,9 +24,6 @@ export interface SpoolOptions {
   maxPageCount?: number;
 }
 
-/** After SQLITE_FULL, the byte count at the failure serves as the limit this long before trying more. */
-const DISK_FULL_HOLD_MS = 60_000;
-
 class Blocked extends Error {}
 
 export class SqliteSpool implements SpoolApi {
@@ -36,7 +33,6 @@ export class SqliteSpool implements SpoolApi {
   private freeGen = 0;
   private blockedGen = -1;
   private readonly waiters = new Set<() => void>();
-  private diskCap = { bytes: Number.POSITIVE_INFINITY, until: 0 };
   private closed = false;
 
   constructor(private readonly opts: SpoolOptions) {
@@ -71,7 +67,7 @@ export class SqliteSpool implements SpoolApi {
     return this.guard(() => {
       const at = this.clock.now();
       try {
-        return this.tx(() => this.insertAll(records, at, false));
+        return this.tx(() => this.insertAll(records, at));
       } catch (err) {
         if (err instanceof Blocked) return this.blockedResult();
         if (!isDiskFull(err)) throw err;
@@ -131,7 +127,7 @@ export class SqliteSpool implements SpoolApi {
         const expired = s.lastBefore(cutoff);
         let removed = expired === undefined ? 0 : s.deleteUpTo(expired, "max-age");
         s.expireDeadLetters(cutoff);
-        if (this.opts.onFull === "drop-oldest") removed += s.trimTo(this.limit());
+        if (this.opts.onFull === "drop-oldest") removed += s.trimTo(this.opts.maxBytes);
         s.persistMeta();
         return removed;
       }),
@@ -145,7 +141,6 @@ export class SqliteSpool implements SpoolApi {
       restrictFiles(this.opts.dir);
     });
     // Freed file pages may be what a disk-full condition was waiting for.
-    this.diskCap = { bytes: Number.POSITIVE_INFINITY, until: 0 };
     this.freed();
   }
 
@@ -184,16 +179,17 @@ export class SqliteSpool implements SpoolApi {
   }
 
   /** One group commit under the onFull policy; runs inside a transaction. */
-  private insertAll(records: readonly NewRecord[], at: number, trimFirst: boolean): AppendResult {
+  /** `roomFactor`: after SQLITE_FULL, first delete the oldest records worth that many times this batch. */
+  private insertAll(records: readonly NewRecord[], at: number, roomFactor = 0): AppendResult {
     const s = this.store;
     const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
     const policy = this.opts.onFull;
-    const limit = this.limit();
+    const limit = this.opts.maxBytes;
     const wasEmpty = s.records === 0;
-    if (trimFirst) {
+    if (roomFactor > 0) {
       let incoming = 0;
       for (const r of records) incoming += s.encode(r).size;
-      s.trimTo(Math.max(0, limit - incoming));
+      s.trimTo(Math.max(0, Math.min(limit, s.bytes) - roomFactor * incoming));
     }
     let refusing = false;
     for (const r of records) {
@@ -214,7 +210,11 @@ export class SqliteSpool implements SpoolApi {
     return res;
   }
 
-  /** SQLITE_FULL: the disk (or max_page_count) is the limit for now; apply onFull against it. */
+  /**
+   * SQLITE_FULL: the disk (or max_page_count) is the limit for this batch. drop-oldest makes room
+   * and retries once; otherwise the batch is refused or blocked. No limit is remembered: the next
+   * batch tries again, so space freed on the disk is used at once.
+   */
   private onDiskFull(records: readonly NewRecord[], at: number, err: unknown): AppendResult {
     const s = this.store;
     this.opts.telemetry.warnLimited(
@@ -222,11 +222,13 @@ export class SqliteSpool implements SpoolApi {
       { err: (err as Error).message, bytes: s.bytes },
       "spool disk full: applying onFull against the space there is",
     );
-    this.diskCap = { bytes: s.bytes, until: this.wall() + DISK_FULL_HOLD_MS };
     if (this.opts.onFull === "block") return this.blockedResult();
-    if (this.opts.onFull === "drop-oldest" && s.records > 0) {
+    // Deleted rows free whole pages only now and then (the id index frees almost none), so make
+    // room for a multiple of the batch, growing until it fits.
+    for (const factor of [2, 8, 32]) {
+      if (this.opts.onFull !== "drop-oldest" || s.records === 0) break;
       try {
-        return this.tx(() => this.insertAll(records, at, true));
+        return this.tx(() => this.insertAll(records, at, factor));
       } catch (again) {
         if (!isDiskFull(again)) throw again;
       }
@@ -253,11 +255,6 @@ export class SqliteSpool implements SpoolApi {
   private gauges(): void {
     this.opts.telemetry.spoolBytes.set(this.store.bytes);
     this.opts.telemetry.spoolRecords.set(this.store.records);
-  }
-
-  private limit(): number {
-    if (this.wall() >= this.diskCap.until) this.diskCap = { bytes: Number.POSITIVE_INFINITY, until: 0 };
-    return Math.min(this.opts.maxBytes, this.diskCap.bytes);
   }
 
   private blockedResult(): AppendResult {

@@ -25,12 +25,15 @@ export const mqttSourceSchema = z.strictObject({
   /** PEM file paths: the CA to trust, and a client certificate and key (e.g. AWS IoT Core). */
   tls: z
     .strictObject({
-      ca: z.string().min(1).optional(),
-      cert: z.string().min(1).optional(),
-      key: z.string().min(1).optional(),
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
       rejectUnauthorized: z.boolean().default(true),
     })
-    .refine((t) => (t.cert === undefined) === (t.key === undefined), "expected both cert and key, or neither")
+    .refine(
+      (t) => (t.certFile === undefined) === (t.keyFile === undefined),
+      "expected both certFile and keyFile, or neither",
+    )
     .optional(),
   protocolVersion: z
     .union([z.literal(4), z.literal(5)], { error: "expected 4 (MQTT 3.1.1) or 5" })

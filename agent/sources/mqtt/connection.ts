@@ -145,9 +145,9 @@ export class MqttConnection {
     if (c.protocolVersion === 5 && !c.clean)
       opts.properties = { sessionExpiryInterval: Math.min(0xffffffff, Math.floor(c.sessionExpiryMs / 1000)) };
     if (c.tls) {
-      if (c.tls.ca) opts.ca = readFileSync(c.tls.ca);
-      if (c.tls.cert) opts.cert = readFileSync(c.tls.cert);
-      if (c.tls.key) opts.key = readFileSync(c.tls.key);
+      if (c.tls.caFile) opts.ca = readFileSync(c.tls.caFile);
+      if (c.tls.certFile) opts.cert = readFileSync(c.tls.certFile);
+      if (c.tls.keyFile) opts.key = readFileSync(c.tls.keyFile);
       opts.rejectUnauthorized = c.tls.rejectUnauthorized;
     }
     return opts;

@@ -61,7 +61,7 @@ export function getPath(row: Row, path: string): { key: string; value: unknown }
 
 function findKey(row: Row, names: readonly string[]): { key: string; value: unknown } | undefined {
   for (const n of names) {
-    if (Object.hasOwn(row, n)) return { key: n, value: row[n] };
+    if (Object.hasOwn(row, n) && !FORBIDDEN.has(n)) return { key: n, value: row[n] };
   }
   const lower = names.map((n) => n.toLowerCase());
   for (const k of Object.keys(row)) {
@@ -72,8 +72,9 @@ function findKey(row: Row, names: readonly string[]): { key: string; value: unkn
 
 function lookup(row: Row, spec: MapSpec, field: Field): { key: string; value: unknown } | undefined {
   const path = spec.paths[field];
+  // A flat key wins over a dot path, so a CSV column or kv key may contain dots ("temp.c").
   if (path !== undefined)
-    return getPath(row, path) ?? (path.includes(".") ? undefined : findKey(row, [path]));
+    return findKey(row, [path]) ?? (path.includes(".") ? getPath(row, path) : undefined);
   return findKey(row, PRESET_KEYS[spec.preset][field]);
 }
 

@@ -178,6 +178,11 @@ describe("csv, kv, number", () => {
     ]);
   });
 
+  it("field maps name CSV columns and kv keys, dots included", () => {
+    const p = createParser({ format: "kv", fields: { temperature: "temp.c", sensor: "Node" } });
+    expect(readings(p.parse("node=n1 temp.c=19.5"))).toEqual([{ sensor: "n1", temperature: 19.5 }]);
+  });
+
   it("kv lines with short and long keys", () => {
     const p = createParser({ format: "kv", sensor: "desk" });
     expect(readings(p.parse("T=23.4 H=41"))).toEqual([{ sensor: "desk", temperature: 23.4, humidity: 41 }]);

@@ -54,8 +54,6 @@ describe("hostile MQTT payloads", () => {
         parser: {},
         topic: BAD_TOPIC,
       });
-      const t0 = Date.now();
-      const phase = (what: string) => console.info(`hostile mqtt: ${what} at ${Date.now() - t0} ms`);
       const clients = [0, 1].map((c) =>
         mqtt.connect(`mqtt://127.0.0.1:${port}`, {
           clientId: `fuzz-${c}`,

@@ -120,6 +120,14 @@ export function moveAside(dir: string, nowMs: number): string {
   return target;
 }
 
+export function walBytes(dir: string): number {
+  try {
+    return statSync(`${dbPath(dir)}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** Size on disk of the database and its WAL. */
 export function fileBytes(dir: string): number {
   const main = dbPath(dir);

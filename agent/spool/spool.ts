@@ -1,7 +1,7 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { SpoolClock } from "./clock.js";
-import { isCorruption, isDiskFull, moveAside, openDb, restrictFiles } from "./db.js";
+import { isCorruption, isDiskFull, moveAside, openDb, restrictFiles, walBytes } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
 import type { AppendResult, DeadLetter, SpoolApi, SpoolStats } from "./types.js";
@@ -134,14 +134,26 @@ export class SqliteSpool implements SpoolApi {
     );
   }
 
+  /**
+   * Cheap when there is little to return, so it can run on every housekeeping tick: free pages are
+   * handed back once they are both 1 MiB and a tenth of the file (or the spool is empty), and the WAL
+   * truncated once it passed 4 MiB, since inserts reuse free pages anyway.
+   */
   reclaim(): void {
-    this.guard(() => {
-      this.store.db.exec("PRAGMA incremental_vacuum");
-      this.store.db.pragma("wal_checkpoint(TRUNCATE)");
-      restrictFiles(this.opts.dir);
+    const vacuumed = this.guard(() => {
+      const db = this.store.db;
+      const free = db.pragma("freelist_count", { simple: true }) as number;
+      const pages = db.pragma("page_count", { simple: true }) as number;
+      const vacuum = free > 0 && (this.store.records === 0 || (free >= 256 && free >= pages / 10));
+      if (vacuum) db.exec("PRAGMA incremental_vacuum");
+      if (vacuum || walBytes(this.opts.dir) > 4 * 1024 * 1024) {
+        db.pragma("wal_checkpoint(TRUNCATE)");
+        restrictFiles(this.opts.dir);
+      }
+      return vacuum;
     });
     // Freed file pages may be what a disk-full condition was waiting for.
-    this.freed();
+    if (vacuumed) this.freed();
   }
 
   waitForSpace(timeoutMs: number): Promise<void> {

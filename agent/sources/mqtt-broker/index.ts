@@ -92,8 +92,6 @@ class BrokerSource implements MqttBrokerSource {
     });
 
     const onConnection = (socket: Socket): void => {
-      this.sockets.add(socket);
-      socket.once("close", () => this.sockets.delete(socket));
       socket.on("error", () => socket.destroy());
       const client = broker.handle(socket);
       limitPacketSize(client, cfg.maxPacketSize, marks, (cmd, length) =>
@@ -115,6 +113,11 @@ class BrokerSource implements MqttBrokerSource {
             },
             onConnection,
           );
+    // Raw sockets, TLS handshakes in progress included, so stop() can end them all.
+    server.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+    });
     server.on("tlsClientError", (err: Error) =>
       ctx.telemetry.warnLimited(
         `tls:${cfg.id}`,

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
@@ -127,5 +128,11 @@ describe("mqtt-broker into the real spool", () => {
     expect(rows.map((r) => r.sensor)).toEqual(["tls"]);
     // A plain-TCP client cannot talk to the TLS listener.
     await expect(connect(src.port, { connectTimeout: 1000 })).rejects.toThrow();
+    // A socket stuck before its handshake must not hold stop() up.
+    const idle = netConnect(src.port, "127.0.0.1");
+    idle.on("error", () => undefined);
+    await new Promise((resolve) => idle.once("connect", resolve));
+    await src.stop();
+    expect(idle.destroyed || (await new Promise((r) => idle.once("close", () => r(true))))).toBe(true);
   });
 });

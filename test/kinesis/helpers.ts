@@ -130,7 +130,7 @@ export interface ReadBack {
   /** Kinesis records in the shard, in order. */
   kinesisRecords: number;
   /** User records after de-aggregation with aws-kinesis-agg. */
-  users: { partitionKey: string; explicitHashKey?: string; data: string }[];
+  users: { partitionKey: string; explicitHashKey?: string; data: string; raw: Buffer }[];
 }
 
 /** Reads every shard from TRIM_HORIZON to its current end and de-aggregates with aws-kinesis-agg. */
@@ -179,10 +179,12 @@ export function deaggregate(data: Uint8Array, partitionKey: string): ReadBack["u
       else
         result = (recs ?? []).map((u) => {
           const v3 = u as unknown as Record<string, string | undefined>;
+          const raw = Buffer.from(v3.Data!, "base64");
           return {
             partitionKey: v3.PartitionKey!,
             ...(v3.ExplicitPartitionKey ? { explicitHashKey: v3.ExplicitPartitionKey } : {}),
-            data: Buffer.from(v3.Data!, "base64").toString("utf8"),
+            data: raw.toString("utf8"),
+            raw,
           };
         });
     },

@@ -38,28 +38,40 @@ export class SqliteSpool implements SpoolApi {
   constructor(private readonly opts: SpoolOptions) {
     this.wall = opts.now ?? Date.now;
     const mono = opts.monotonic ?? (opts.now ? opts.now : () => performance.now());
-    let db: ReturnType<typeof openDb>;
     let seedSeq = 0;
+    let opened: { store: SpoolStore; clock: SpoolClock };
     try {
-      db = openDb(opts);
+      opened = this.openStore(mono);
     } catch (err) {
       if (!isCorruption(err)) throw err;
       this.moveAsideLogged(err);
-      db = openDb(opts);
+      opened = this.openStore(mono);
       // The old high-water mark is unreadable; epoch µs is above any seq this agent could have used.
       seedSeq = Math.max(0, Math.floor(this.wall()) * 1000);
     }
-    const meta = readMeta(db);
-    this.clock = new SpoolClock(
-      this.wall,
-      mono,
-      { high: meta.clockHigh ?? 0, offset: meta.clockOffset ?? 0 },
-      (stepMs) => opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time"),
-    );
-    this.store = new SpoolStore(db, () => this.clock.snapshot());
+    this.store = opened.store;
+    this.clock = opened.clock;
     this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
-    this.tx((s) => s.persistMeta());
+    this.guard(() => this.tx((s) => s.persistMeta()));
     this.gauges();
+  }
+
+  private openStore(mono: () => number): { store: SpoolStore; clock: SpoolClock } {
+    const db = openDb(this.opts);
+    try {
+      const meta = readMeta(db);
+      const clock = new SpoolClock(
+        this.wall,
+        mono,
+        { high: meta.clockHigh ?? 0, offset: meta.clockOffset ?? 0 },
+        (stepMs) =>
+          this.opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time"),
+      );
+      return { store: new SpoolStore(db, () => clock.snapshot()), clock };
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   append(records: readonly NewRecord[]): AppendResult {
@@ -136,7 +148,7 @@ export class SqliteSpool implements SpoolApi {
 
   /**
    * Cheap when there is little to return, so it can run on every housekeeping tick: free pages are
-   * handed back once they are both 1 MiB and a tenth of the file (or the spool is empty), and the WAL
+   * handed back once they are both 1 MiB and a tenth of the file (256 KiB when the spool is empty), and the WAL
    * truncated once it passed 4 MiB, since inserts reuse free pages anyway.
    */
   reclaim(): void {
@@ -144,7 +156,7 @@ export class SqliteSpool implements SpoolApi {
       const db = this.store.db;
       const free = db.pragma("freelist_count", { simple: true }) as number;
       const pages = db.pragma("page_count", { simple: true }) as number;
-      const vacuum = free > 0 && (this.store.records === 0 || (free >= 256 && free >= pages / 10));
+      const vacuum = this.store.records === 0 ? free >= 64 : free >= 256 && free >= pages / 10;
       if (vacuum) db.exec("PRAGMA incremental_vacuum");
       if (vacuum || walBytes(this.opts.dir) > 4 * 1024 * 1024) {
         db.pragma("wal_checkpoint(TRUNCATE)");
@@ -184,14 +196,19 @@ export class SqliteSpool implements SpoolApi {
     this.closed = true;
     try {
       this.tx((s) => s.persistMeta());
+    } catch (err) {
+      // Every commit already persisted what matters; this only saves the clock's latest reading.
+      this.opts.telemetry.log.warn({ err: (err as Error).message }, "spool close: final meta write failed");
     } finally {
       this.store.db.close();
       for (const w of [...this.waiters]) w();
     }
   }
 
-  /** One group commit under the onFull policy; runs inside a transaction. */
-  /** `roomFactor`: after SQLITE_FULL, first delete the oldest records worth that many times this batch. */
+  /**
+   * One group commit under the onFull policy; runs inside a transaction. `roomFactor` (after
+   * SQLITE_FULL): first delete the oldest records worth that many times this batch.
+   */
   private insertAll(records: readonly NewRecord[], at: number, roomFactor = 0): AppendResult {
     const s = this.store;
     const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
@@ -223,8 +240,8 @@ export class SqliteSpool implements SpoolApi {
   }
 
   /**
-   * SQLITE_FULL: the disk (or max_page_count) is the limit for this batch. drop-oldest makes room
-   * and retries once; otherwise the batch is refused or blocked. No limit is remembered: the next
+   * SQLITE_FULL: the disk (or max_page_count) is the limit for this batch. drop-oldest makes
+   * growing room and retries up to three times; otherwise the batch is refused or blocked. No limit is remembered: the next
    * batch tries again, so space freed on the disk is used at once.
    */
   private onDiskFull(records: readonly NewRecord[], at: number, err: unknown): AppendResult {

@@ -10,7 +10,7 @@ import {
   splitLines,
   zipRow,
 } from "./formats.js";
-import { type Field, type MapSpec, mapRow } from "./map.js";
+import { type Field, type MapSpec, mapRow, PRESET_KEYS } from "./map.js";
 import { compileSensorTemplate } from "./template.js";
 import {
   type ParseContext,
@@ -22,6 +22,7 @@ import {
   REJECT_REASONS,
   type RejectReason,
 } from "./types.js";
+import { NUMERIC } from "./values.js";
 
 /**
  * The parser every source uses (DESIGN §2, §5). One payload (an MQTT message, a serial line) in,
@@ -38,10 +39,10 @@ import {
  */
 
 export { MAX_BATCH, MAX_JSON_DEPTH } from "./formats.js";
-export { PRESET_KEYS } from "./map.js";
 export type { SensorTemplate, TemplateLookup, TopicTemplate } from "./template.js";
 export { compileSensorTemplate, compileTopicTemplate, topicMatches } from "./template.js";
 export * from "./types.js";
+export { PRESET_KEYS };
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -79,9 +80,13 @@ export function createParser(opts: Partial<ParserOptions>): Parser {
     range: o.range,
     ...(o.sensor === undefined ? {} : { sensor: compileSensorTemplate(o.sensor) }),
   };
-  const temperatureKey = paths.temperature ?? "temperature";
-  const defaultColumns =
-    o.sensor === undefined ? ["sensor", "temperature", "humidity"] : ["temperature", "humidity"];
+  const keys = PRESET_KEYS[o.preset];
+  const temperatureKey = paths.temperature ?? keys.temperature[0]!;
+  const defaultColumns = [
+    ...(o.sensor === undefined ? [paths.sensor ?? keys.sensor[0]!] : []),
+    temperatureKey,
+    paths.humidity ?? keys.humidity[0]!,
+  ];
   let header: string[] | undefined;
   let headerLine: string | undefined;
 
@@ -93,6 +98,8 @@ export function createParser(opts: Partial<ParserOptions>): Parser {
     if (o.header && o.columns === undefined && (names === undefined || lines.length > 1)) {
       const h = csvFields(lines[0]!, o.delimiter);
       if (h === undefined || h.some((n) => n === "")) return bad("bad-format", "invalid CSV header row");
+      // A stream joined mid-way starts with data, not the header: refuse until a header comes.
+      if (h.some((n) => NUMERIC.test(n))) return bad("bad-format", "expected the CSV header row first");
       header = names = h;
       headerLine = lines[0]!.trim();
       first = 1;

@@ -7,7 +7,7 @@ import type { RejectReason } from "./types.js";
 
 export type Value<T> = { ok: true; value: T } | { ok: false; reason: RejectReason; detail: string };
 
-const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+export const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NON_FINITE = /^[+-]?(?:nan|inf|infinity)$/i;
 
 export function toNumber(v: unknown, field: string): Value<number> {

@@ -164,6 +164,21 @@ describe("csv, kv, number", () => {
     expect(reason(p.parse('"unterminated,1'))).toBe("bad-format");
   });
 
+  it("csv with a header refuses data until the header row comes", () => {
+    const p = createParser({ format: "csv", header: true });
+    expect(reason(p.parse("a,21.5,40"))).toBe("bad-format");
+    expect(readings(p.parse("sensor,temperature,humidity"))).toEqual([]);
+    expect(readings(p.parse("a,21.5,40"))).toEqual([{ sensor: "a", temperature: 21.5, humidity: 40 }]);
+    p.reset?.();
+    expect(reason(p.parse("a,21.5,40"))).toBe("bad-format");
+  });
+
+  it("csv default columns follow the preset", () => {
+    expect(readings(createParser({ format: "csv", preset: "kinesis-tutorial" }).parse("A,23"))).toEqual([
+      { sensor: "A", temperature: 23 },
+    ]);
+  });
+
   it("csv with configured columns, or the default columns", () => {
     const p = createParser({ format: "csv", columns: ["temperature", "sensor"], delimiter: ";" });
     expect(readings(p.parse("21;x;extra"))).toEqual([

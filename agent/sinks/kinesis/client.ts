@@ -24,6 +24,10 @@ function resolveRegion(o: KinesisEndpoint): string {
  * shipping loop retries whole batches, so one place decides (and counts) every retry.
  */
 export function createKinesisClient(o: KinesisEndpoint): KinesisClient {
+  // The project targets Node 20 (package.json engines) with a pinned SDK: the SDK's notice that
+  // future releases need Node 22 would print a multi-line warning on every start. An explicit
+  // setting in the environment still wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const credentials =
     o.accessKeyId && o.secretAccessKey
       ? {

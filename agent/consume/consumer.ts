@@ -33,6 +33,8 @@ export interface ConsumeOptions extends KinesisEndpoint {
   untilIdleMs?: number | undefined;
   /** Pause between polls of a caught-up stream. */
   pollMs?: number;
+  /** Least time between two GetRecords on one shard (Kinesis allows 5 a second per shard). */
+  minPollIntervalMs?: number;
   /** GetRecords page size. */
   limit?: number;
   signal?: AbortSignal;
@@ -61,6 +63,7 @@ interface ShardState {
   ended: boolean;
   /** The last poll returned nothing: caught up for now. */
   idle: boolean;
+  nextPollAt: number;
   lastSequence?: string | undefined;
 }
 
@@ -113,6 +116,7 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
         open,
         ended: skip || (cp?.ended ?? false),
         idle: false,
+        nextPollAt: 0,
         lastSequence: cp?.sequenceNumber ?? undefined,
       });
     }
@@ -226,6 +230,7 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
   }
 
   const pollMs = opts.pollMs ?? 250;
+  const minPollMs = opts.minPollIntervalMs ?? 200;
   let lastRecordAt = Date.now();
   let failures = 0;
   let lastListing = 0;
@@ -239,7 +244,11 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
           lastListing = Date.now();
           for (const s of shards.values()) if (s.ended) s.open = false;
         }
-        for (const s of shards.values()) if (readable(s)) got += await poll(s);
+        for (const s of shards.values()) {
+          if (!readable(s) || Date.now() < s.nextPollAt) continue;
+          s.nextPollAt = Date.now() + minPollMs;
+          got += await poll(s);
+        }
         failures = 0;
       } catch (err) {
         if (opts.signal?.aborted) break;
@@ -257,6 +266,8 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
       const now = Date.now();
       if (got > 0) {
         lastRecordAt = now;
+        const next = Math.min(...[...shards.values()].filter(readable).map((s) => s.nextPollAt));
+        if (next > now) await sleep(next - now, opts.signal);
         continue;
       }
       if (opts.untilIdleMs !== undefined && now - lastRecordAt >= opts.untilIdleMs) break;

@@ -143,6 +143,24 @@ describe("kinesis sink against kinesalite", () => {
     c.destroy();
   });
 
+  it("a reading larger than maxAggregateBytes or a second's shard budget still goes, alone", async () => {
+    const stream = "bulky";
+    const c = client(k.endpoint);
+    await createStream(c, stream, 1);
+    const cfg = sinkConfig(stream, k.endpoint, {
+      maxAggregateBytes: "8KiB",
+      shardLimits: { bytesPerSecond: "16KiB" },
+    });
+    const sink = createKinesisSink(cfg, sinkContext());
+    await sink.start();
+    const batch = [...makeRecords(5, 2), ...makeRecords(1, 2, 50, 40_000), ...makeRecords(5, 2, 60)];
+    expect(await sink.write(batch, signal)).toEqual({});
+    await sink.close();
+    const back = await readBack(c, stream);
+    expect(back[0]!.users.map((u) => decodeRecord(u.data).id)).toEqual(batch.map((r) => r.id));
+    c.destroy();
+  });
+
   it("partition key templates: agent and {agent}/{sensor}", async () => {
     const stream = "pk-templates";
     const c = client(k.endpoint);

@@ -32,6 +32,15 @@ export class ShardBudget {
     return this.records >= 1 ? Math.floor(this.bytes) : 0;
   }
 
+  /**
+   * Like `availableBytes`, but unbounded when the bucket is full: a single entry larger than a
+   * second's budget may then go (the bucket goes negative and the shard waits accordingly).
+   */
+  allowance(): number {
+    const b = this.availableBytes();
+    return b >= this.bytesPerSecond ? Number.POSITIVE_INFINITY : b;
+  }
+
   /** Spends the budget for `records` records of `bytes` in total, or returns false and spends nothing. */
   tryTake(records: number, bytes: number): boolean {
     this.refill();

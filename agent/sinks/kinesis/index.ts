@@ -233,6 +233,8 @@ export function createKinesisSink(
             continue;
           }
           if (round.entries.length === 0) {
+            if (!Number.isFinite(round.waitMs))
+              throw new SinkError("no entry fits a call", "Unplannable", true);
             await sleep(Math.min(round.waitMs, 1000), signal);
             continue;
           }

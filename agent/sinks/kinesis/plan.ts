@@ -66,12 +66,14 @@ export function planAggregated(
     const budget = budgets(shardId);
     const limit = Math.min(
       KINESIS_LIMITS.bytesPerCall - callBytes,
-      budget?.availableBytes() ?? Number.POSITIVE_INFINITY,
+      budget?.allowance() ?? Number.POSITIVE_INFINITY,
     );
-    const agg = new KplAggregate(Math.min(maxAggregateBytes, KINESIS_LIMITS.bytesPerRecord));
+    // The first reading may fill a whole Kinesis record; later ones stop at maxAggregateBytes.
+    const agg = new KplAggregate(KINESIS_LIMITS.bytesPerRecord);
     const taken: UserRecord[] = [];
     for (const u of users) {
-      if (!agg.tryAdd(u.partitionKey, u.data, limit)) break;
+      const cap = taken.length === 0 ? limit : Math.min(limit, maxAggregateBytes);
+      if (!agg.tryAdd(u.partitionKey, u.data, cap)) break;
       taken.push(u);
     }
     if (taken.length === 0 || (budget && !budget.tryTake(1, agg.size))) {

@@ -18,6 +18,7 @@ export const REJECT_REASONS = [
   "not-finite",
   "out-of-range",
   "unknown-topic",
+  "not-authorized",
   "crc",
   "sensor-fault",
   "spool-full",

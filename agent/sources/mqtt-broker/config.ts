@@ -2,6 +2,17 @@ import { z } from "zod";
 import { bytes, id, port } from "../../config/common.js";
 import { parserSchema } from "../../parse/types.js";
 
+const userSchema = z.strictObject({
+  username: z.string().min(1),
+  password: z.string().min(1),
+  /**
+   * ACL: topic filters this user may publish to; `{username}` and `{clientId}` are replaced at
+   * connect, e.g. "sensors/{username}/#". Default: everything `topics` accepts.
+   */
+  topics: z.array(z.string().min(1)).min(1).optional(),
+});
+export type BrokerUser = z.infer<typeof userSchema>;
+
 export const mqttBrokerSourceSchema = z.strictObject({
   type: z.literal("mqtt-broker"),
   id: id(),
@@ -12,8 +23,8 @@ export const mqttBrokerSourceSchema = z.strictObject({
   /** Template that names the parts of a topic, e.g. "sensors/{room}/{sensor}/temperature". */
   topicTemplate: z.string().optional(),
   maxPacketSize: bytes().default(64 * 1024),
-  /** Optional username/password authentication. */
-  auth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
+  /** Optional username/password authentication: one user, or a list of users with ACLs. */
+  auth: z.union([userSchema, z.array(userSchema).min(1)]).optional(),
   tls: z.strictObject({ cert: z.string(), key: z.string(), ca: z.string().optional() }).optional(),
   ...parserSchema,
 });

@@ -1,5 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { AuthenticateError, AuthenticateHandler, Client } from "aedes";
+import { topicMatches } from "../../parse/index.js";
+import type { BrokerUser } from "./config.js";
 
 /**
  * Connection guards: the packet size limit and username/password authentication.
@@ -146,17 +148,41 @@ function sameSecret(given: Buffer | undefined, expected: Buffer): boolean {
   return timingSafeEqual(given, expected);
 }
 
+/** Per-client publish ACLs, granted at CONNECT. Clients without an entry may publish anywhere. */
+export class Acl {
+  private readonly grants = new WeakMap<Client, readonly string[]>();
+
+  grant(client: Client, filters: readonly string[]): void {
+    this.grants.set(client, filters);
+  }
+
+  allows(client: Client | null, topic: string): boolean {
+    const filters = client === null ? undefined : this.grants.get(client);
+    return filters === undefined || filters.some((f) => topicMatches(f, topic));
+  }
+}
+
 export function passwordAuth(
-  auth: { username: string; password: string },
+  users: readonly BrokerUser[],
+  acl: Acl,
   onFailure: (clientId: string) => void,
 ): AuthenticateHandler {
-  const user = Buffer.from(auth.username);
-  const pass = Buffer.from(auth.password);
+  const known = users.map((u) => ({ user: Buffer.from(u.username), pass: Buffer.from(u.password), cfg: u }));
   return (client, username, password, done) => {
-    const ok =
-      sameSecret(username === undefined ? undefined : Buffer.from(username), user) &&
-      sameSecret(password, pass);
-    if (ok) return done(null, true);
+    const given = username === undefined ? undefined : Buffer.from(username);
+    // Compare against every user, so timing does not tell which usernames exist.
+    let match: BrokerUser | undefined;
+    for (const k of known) if (sameSecret(given, k.user) && sameSecret(password, k.pass)) match ??= k.cfg;
+    if (match !== undefined) {
+      if (match.topics !== undefined)
+        acl.grant(
+          client,
+          match.topics.map((f) =>
+            f.replaceAll("{username}", match.username).replaceAll("{clientId}", client.id),
+          ),
+        );
+      return done(null, true);
+    }
     onFailure(client.id);
     const err = new Error("bad username or password") as AuthenticateError;
     // 4 = CONNACK "bad user name or password" (AuthErrorCode is a const enum aedes does not export at run time).

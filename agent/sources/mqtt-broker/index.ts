@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from "node:tls";
 import { Aedes } from "aedes";
 import type { Source, SourceContext } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
-import { limitPacketSize, OversizeMarks, passwordAuth } from "./guard.js";
+import { Acl, limitPacketSize, OversizeMarks, passwordAuth } from "./guard.js";
 import { publishHooks } from "./publish.js";
 
 /**
@@ -60,13 +60,14 @@ class BrokerSource implements MqttBrokerSource {
     if (this.server !== undefined) return;
     const { cfg, ctx } = this;
     const marks = new OversizeMarks();
-    const hooks = publishHooks(cfg, ctx.ingest, marks);
+    const acl = new Acl();
+    const hooks = publishHooks(cfg, ctx.ingest, marks, acl);
     const broker = new Aedes({
       ...hooks,
       ...(cfg.auth === undefined
         ? {}
         : {
-            authenticate: passwordAuth(cfg.auth, (clientId) =>
+            authenticate: passwordAuth(Array.isArray(cfg.auth) ? cfg.auth : [cfg.auth], acl, (clientId) =>
               ctx.telemetry.warnLimited(
                 `auth:${cfg.id}`,
                 { source: cfg.id, clientId },

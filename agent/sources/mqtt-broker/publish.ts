@@ -3,7 +3,7 @@ import { compileTopicTemplate, createParser, type TopicTemplate, topicMatches } 
 import type { RejectReason } from "../../parse/types.js";
 import type { Ingest } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
-import { OversizeMarks } from "./guard.js";
+import { Acl, OversizeMarks } from "./guard.js";
 
 /**
  * The publish path of the embedded broker. aedes calls `authorizePublish` for every PUBLISH of a
@@ -26,6 +26,7 @@ export function publishHooks(
   cfg: MqttBrokerSourceConfig,
   ingest: Ingest,
   marks = new OversizeMarks(),
+  acl = new Acl(),
 ): PublishHooks {
   const parser = createParser(cfg);
   const template: TopicTemplate | undefined =
@@ -41,13 +42,19 @@ export function publishHooks(
     return Promise.resolve(null);
   }
 
-  function handle(topic: string, payload: Buffer): Promise<Error | null> {
+  function handle(client: Client | null, topic: string, payload: Buffer): Promise<Error | null> {
     const oversized = marks.detail(payload);
     if (oversized !== undefined) return refuse(payload, "too-large", `${topic.slice(0, 80)}: ${oversized}`);
     if (topic.startsWith("$"))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: $-topics are reserved`);
     if (!filters.some((f) => topicMatches(f, topic)))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: matches no filter in topics`);
+    if (!acl.allows(client, topic))
+      return refuse(
+        payload,
+        "not-authorized",
+        `${topic.slice(0, 80)}: outside the ACL of ${client?.id ?? "?"}`,
+      );
     let vars: Record<string, string> | undefined;
     if (template !== undefined) {
       vars = template.match(topic);
@@ -67,7 +74,7 @@ export function publishHooks(
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     let outcome: Promise<Error | null>;
     try {
-      outcome = handle(packet.topic, payload);
+      outcome = handle(client, packet.topic, payload);
     } catch (err) {
       outcome = refuse(payload, "bad-format", err instanceof Error ? err.message : String(err));
     }

@@ -200,6 +200,29 @@ describe("mqtt-broker source", () => {
     expect(recording.readings).toHaveLength(1);
   });
 
+  it("applies per-user publish ACLs, counting what they refuse", async () => {
+    const { telemetry, recording, src } = await setup({
+      auth: [
+        { username: "alice", password: "pw-a", topics: ["sensors/{username}/#", "dev/{clientId}"] },
+        { username: "bob", password: "pw-b" },
+      ],
+    });
+    await expect(connect(src.port, { username: "alice", password: "pw-b" })).rejects.toThrow(
+      /username or password/i,
+    );
+    const alice = await client(src, { username: "alice", password: "pw-a", clientId: "node-7" });
+    const bob = await client(src, { username: "bob", password: "pw-b" });
+    const body = (s: string) => `{"sensor":"${s}","temperature":20}`;
+    await alice.publishAsync("sensors/alice/t", body("a1"), { qos: 1 });
+    await alice.publishAsync("sensors/bob/t", body("a2"), { qos: 1 });
+    await alice.publishAsync("dev/node-7", body("a3"), { qos: 1 });
+    await alice.publishAsync("dev/node-8", body("a4"), { qos: 1 });
+    await bob.publishAsync("sensors/alice/t", body("b1"), { qos: 1 });
+    expect(recording.readings.map((r) => r.reading.sensor)).toEqual(["a1", "a3", "b1"]);
+    expect(await rejectedCount(telemetry, "not-authorized")).toBe(2);
+    expect(alice.connected).toBe(true);
+  });
+
   it("stop() disconnects clients and frees the port", async () => {
     const { src } = await setup();
     const c = await client(src);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { backoffDelay } from "../../backoff.js";
 import type { Logger } from "../../telemetry/logger.js";
+import { ACK_LATER, deferredAcker } from "./acks.js";
 import type { MqttSourceConfig } from "./config.js";
 
 /** Handles one message; resolves when it may be acknowledged, rejects when it must not be. */
@@ -24,7 +25,10 @@ export class MqttConnection {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastError: string | undefined;
-  private current: Promise<void> | undefined;
+  /** Resolves when every message received so far is committed (and acked) or given up. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Bumped on every close, so a PUBACK never goes out on a later connection than its message's. */
+  private generation = 0;
 
   constructor(
     private readonly cfg: MqttSourceConfig,
@@ -38,18 +42,37 @@ export class MqttConnection {
   start(): Promise<void> {
     const client = this.connector(this.cfg.url, this.options());
     this.client = client;
-    // QoS1: mqtt.js sends PUBACK (and reads the next packet) only when this callback runs, so
-    // the broker keeps every message we have not committed and redelivers it after a crash.
+    const ackLater = deferredAcker(client);
     client.handleMessage = (packet, done) => {
       const p = this.onMessage(packet);
-      this.current = p.catch(() => {});
+      const generation = this.generation;
+      if (packet.qos === 1 && ackLater) {
+        // Read on at once; the PUBACK follows the commit, in arrival order (see acks.ts).
+        done(ACK_LATER);
+        this.tail = this.tail.then(
+          () =>
+            p.then(
+              () => {
+                if (generation === this.generation && client.connected) ackLater(packet);
+              },
+              (err: unknown) => this.notCommitted(client, packet, err, generation),
+            ),
+          () => {},
+        );
+        return;
+      }
+      // QoS0 (nothing to ack, but bounded in flight) and the fallback: mqtt.js acks when done runs.
+      this.tail = this.tail.then(() =>
+        p.then(
+          () => {},
+          () => {},
+        ),
+      );
       p.then(
         () => done(),
         (err: unknown) => {
           done(err instanceof Error ? err : new Error(String(err)));
-          // Not acknowledged: reconnect so the broker redelivers it rather than waiting forever.
-          this.log.error({ err: String(err), topic: packet.topic }, "message not committed; reconnecting");
-          client.stream?.destroy();
+          this.notCommitted(client, packet, err, generation);
         },
       );
     };
@@ -87,7 +110,7 @@ export class MqttConnection {
     const client = this.client;
     if (!client) return;
     // Let the message being committed finish, so its PUBACK still goes out on this connection.
-    await Promise.race([this.current, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await Promise.race([this.tail, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => client.end(true, {}, () => resolve()), timeoutMs).unref();
       client.end(false, {}, () => {
@@ -109,7 +132,15 @@ export class MqttConnection {
     });
   }
 
+  /** Not acknowledged: reconnect so the broker redelivers it rather than waiting forever. */
+  private notCommitted(client: MqttClient, packet: IPublishPacket, err: unknown, generation: number): void {
+    if (generation !== this.generation) return;
+    this.log.error({ err: String(err), topic: packet.topic }, "message not committed; reconnecting");
+    client.stream?.destroy();
+  }
+
   private onClose(): void {
+    this.generation++;
     if (this.stopped || this.timer) return;
     if (this.state !== "down") {
       this.log.warn(

@@ -134,6 +134,22 @@ describe("onFull", () => {
     expect(dropped(spool, "a")).toEqual({});
   });
 
+  it("block: retention freeing room also wakes a waiting producer", async () => {
+    const { spool, clock } = setup({ maxBytes: 4000, onFull: "block", maxAgeMs: H });
+    spool.setSinks(["a"]);
+    const stored = fill(spool, 40).findIndex((r) => r.blocked);
+    const wait = spool.waitForSpace(10_000);
+    clock.wall += H + 1;
+    clock.mono += H + 1;
+    expect(spool.enforceRetention()).toBe(stored);
+    await wait;
+    expect(spool.append([record("fresh", "s", clock.wall, 200)])).toMatchObject({
+      stored: 1,
+      blocked: false,
+    });
+    expect(dropped(spool, "a")).toEqual({ "max-age": stored });
+  });
+
   it("waitForSpace resolves after its timeout when nothing frees room", async () => {
     const { spool } = setup({ maxBytes: 2000, onFull: "block" });
     spool.setSinks(["a"]);

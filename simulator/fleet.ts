@@ -93,6 +93,7 @@ export interface Fleet {
   readonly options: Readonly<FleetOptions>;
   readonly rooms: readonly Room[];
   readonly devices: readonly Device[];
+  readonly outside: Outside;
   /** Simulated time reached, epoch ms. */
   readonly now: number;
   /** Readings generated so far (including dropouts). */
@@ -212,6 +213,7 @@ export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
     options: o,
     rooms,
     devices,
+    outside,
     get now() {
       return now;
     },

@@ -132,7 +132,13 @@ export function simCommand(): Command {
     .option("--truth <file>", "write the ground-truth log (NDJSON) here")
     .option("--quiet", "no progress lines on stderr", false)
     .action(async (opts: Opts) => {
-      process.exitCode = await runSim(opts);
+      try {
+        process.exitCode = await runSim(opts);
+      } catch (err) {
+        // Bad option values found after parsing (a fault spec, a date): a message, not a stack.
+        process.stderr.write(`sim: ${(err as Error).message}\n`);
+        process.exitCode = 2;
+      }
     });
   return cmd;
 }

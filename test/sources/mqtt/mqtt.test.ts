@@ -11,6 +11,7 @@ import { createMqttSource } from "../../../agent/sources/mqtt/index.js";
 import type { Ingest, Source } from "../../../agent/sources/source.js";
 import { captureLog } from "../../helpers/capture-log.js";
 import { haveMosquitto, Mosquitto } from "../../helpers/mosquitto.js";
+import { MqttWireProxy } from "../../helpers/mqtt-proxy.js";
 import { QosPublisher } from "../../helpers/mqtt-publisher.js";
 import { waitFor } from "../../helpers/recording-ingest.js";
 import { SpoolIngest } from "../../helpers/spool-ingest.js";
@@ -100,6 +101,52 @@ describe.skipIf(!haveMosquitto)("mqtt source against Mosquitto", () => {
     expect(cap.count("mqtt reconnected")).toBe(1);
     await new Promise((r) => setTimeout(r, 200));
     expect(store.records().map((r) => r.temperature)).toEqual([30.5]);
+  });
+
+  it("sends each PUBACK only after its commit, in arrival order, and never on a later connection", async () => {
+    const proxy = new MqttWireProxy(broker.port);
+    await proxy.start();
+    let held = true;
+    const waiting: (() => void)[] = [];
+    const gated: Ingest = {
+      submit: (source, readings) =>
+        held
+          ? new Promise<void>((r) => waiting.push(r)).then(() => store.ingest.submit(source, readings))
+          : store.ingest.submit(source, readings),
+      reject: (s, r, d) => store.ingest.reject(s, r, d),
+    };
+    try {
+      await startSource({ url: `mqtt://127.0.0.1:${proxy.port}`, clientId: "gated" }, gated);
+      const pub = await mqtt.connectAsync(broker.url, { clientId: "gated-pub" });
+      for (let i = 1; i <= 20; i++)
+        await pub.publishAsync("sensors/g/t/temperature", `{"temperature":${i},"seq":${i}}`, { qos: 1 });
+      expect(await waitFor(() => waiting.length === 20)).toBe(true);
+      const pubacks = () => proxy.toBroker.filter((p) => p.type === 4).map((p) => p.id);
+      expect(pubacks()).toEqual([]);
+      const arrived = proxy.toClient.filter((p) => p.type === 3).map((p) => p.id);
+      // Commits finish in reverse; the PUBACKs still follow the order the messages came in.
+      for (const release of waiting.splice(0).reverse()) release();
+      expect(await waitFor(() => pubacks().length === 20)).toBe(true);
+      expect(pubacks()).toEqual(arrived);
+
+      // Held again, the connection dies: those messages must be redelivered, not acked late.
+      for (let i = 21; i <= 25; i++)
+        await pub.publishAsync("sensors/g/t/temperature", `{"temperature":${i},"seq":${i}}`, { qos: 1 });
+      expect(await waitFor(() => waiting.length === 5)).toBe(true);
+      const before = pubacks().length;
+      proxy.cut();
+      for (const release of waiting.splice(0)) release();
+      held = false;
+      expect(await waitFor(() => pubacks().length === before + 5)).toBe(true);
+      const redelivered = proxy.toClient.filter((p) => p.type === 3).length - 25;
+      expect(redelivered).toBe(5);
+      await pub.endAsync();
+      // Each once (the redeliveries are duplicates by content id), in the order they were committed.
+      const temps = store.records().map((r) => r.temperature);
+      expect(temps.sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("keeps a persistent session: messages sent while the agent is away arrive after it returns", async () => {

@@ -90,6 +90,13 @@ describe.skipIf(!haveSocat)("serial source through a socat PTY pair", () => {
     expect(temps()).toEqual([23.125, -1.5]);
   });
 
+  it("can drop the first line after an open, which may be the tail of an earlier line", async () => {
+    await startSource({ format: "number", sensor: "p", dropFirstLine: true });
+    await pty.write("3.4\n21.5\n22\n");
+    expect(await waitFor(() => ingest.readings.length === 2)).toBe(true);
+    expect(temps()).toEqual([21.5, 22]);
+  });
+
   it("rejects an over-long line as too-large and resynchronises at the next newline", async () => {
     await startSource({ format: "number", sensor: "p", maxLineBytes: 64 });
     // The 64-byte line (plus CR) is within the limit: it reaches the parser, which refuses "xxx…".

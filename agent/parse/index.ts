@@ -40,7 +40,12 @@ import { NUMERIC } from "./values.js";
 
 export { MAX_BATCH, MAX_JSON_DEPTH } from "./formats.js";
 export type { SensorTemplate, TemplateLookup, TopicTemplate } from "./template.js";
-export { compileSensorTemplate, compileTopicTemplate, topicMatches } from "./template.js";
+export {
+  compileSensorTemplate,
+  compileTopicFilters,
+  compileTopicTemplate,
+  topicMatches,
+} from "./template.js";
 export * from "./types.js";
 export { PRESET_KEYS };
 

@@ -136,3 +136,12 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
+
+/** A matcher for a list of topic filters, compiled once; `#` alone accepts every non-`$` topic. */
+export function compileTopicFilters(filters: readonly string[]): (topic: string) => boolean {
+  if (filters.includes("#")) {
+    const dollar = filters.filter((f) => f.startsWith("$"));
+    return (topic) => !topic.startsWith("$") || dollar.some((f) => topicMatches(f, topic));
+  }
+  return (topic) => filters.some((f) => topicMatches(f, topic));
+}

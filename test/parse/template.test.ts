@@ -1,6 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileSensorTemplate, compileTopicTemplate, topicMatches } from "../../agent/parse/index.js";
+import {
+  compileSensorTemplate,
+  compileTopicFilters,
+  compileTopicTemplate,
+  topicMatches,
+} from "../../agent/parse/index.js";
 
 describe("topic templates", () => {
   it("match levels, partial levels, + and a trailing #", () => {
@@ -51,6 +56,19 @@ describe("topic filters", () => {
     expect(topicMatches("+/x", "$SYS/x")).toBe(false);
     expect(topicMatches("$SYS/#", "$SYS/x")).toBe(true);
     expect(topicMatches("a/b", "a/b/c")).toBe(false);
+  });
+
+  it("compiled filter lists agree with matching one by one", () => {
+    const level = fc.constantFrom("a", "b", "+", "#", "$SYS", "x");
+    const filter = fc.array(level, { minLength: 1, maxLength: 4 }).map((l) => l.join("/"));
+    const topic = fc
+      .array(fc.constantFrom("a", "b", "$SYS", "x", ""), { minLength: 1, maxLength: 4 })
+      .map((l) => l.join("/"));
+    fc.assert(
+      fc.property(fc.array(filter, { minLength: 1, maxLength: 4 }), topic, (filters, t) => {
+        expect(compileTopicFilters(filters)(t)).toBe(filters.some((f) => topicMatches(f, t)));
+      }),
+    );
   });
 });
 

@@ -1,5 +1,10 @@
 import type { AuthorizeForwardHandler, AuthorizePublishHandler, Client } from "aedes";
-import { compileTopicTemplate, createParser, type TopicTemplate, topicMatches } from "../../parse/index.js";
+import {
+  compileTopicFilters,
+  compileTopicTemplate,
+  createParser,
+  type TopicTemplate,
+} from "../../parse/index.js";
 import type { RejectReason } from "../../parse/types.js";
 import type { Ingest } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
@@ -31,7 +36,7 @@ export function publishHooks(
   const parser = createParser(cfg);
   const template: TopicTemplate | undefined =
     cfg.topicTemplate === undefined ? undefined : compileTopicTemplate(cfg.topicTemplate);
-  const filters = cfg.topics;
+  const accepted = compileTopicFilters(cfg.topics);
   // Payload buffers of refused messages: aedes wraps the packet for delivery but keeps the buffer.
   const refused = new WeakSet<object>();
   const tails = new WeakMap<Client, Promise<void>>();
@@ -47,7 +52,7 @@ export function publishHooks(
     if (oversized !== undefined) return refuse(payload, "too-large", `${topic.slice(0, 80)}: ${oversized}`);
     if (topic.startsWith("$"))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: $-topics are reserved`);
-    if (!filters.some((f) => topicMatches(f, topic)))
+    if (!accepted(topic))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: matches no filter in topics`);
     if (!acl.allows(client, topic))
       return refuse(

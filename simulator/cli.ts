@@ -86,11 +86,10 @@ export function simCommand(): Command {
     )
     .option("--start <iso>", "simulated start time (default: now)")
     .option("--speed <x>", 'simulated seconds per second, or "max"', speed, 1)
-    .option(
-      "--interval <duration>",
-      "reporting interval of each sensor",
-      parseDuration,
-      DEFAULT_FLEET.intervalMs,
+    .addOption(
+      new Option("--interval <duration>", "reporting interval of each sensor")
+        .argParser(parseDuration)
+        .default(DEFAULT_FLEET.intervalMs, `${DEFAULT_FLEET.intervalMs / 1000}s`),
     )
     .option("--rooms <n>", "rooms", positiveInt, DEFAULT_FLEET.rooms)
     .option("--sensors-per-room <n>", "thermometers per room", positiveInt, DEFAULT_FLEET.sensorsPerRoom)
@@ -126,7 +125,11 @@ export function simCommand(): Command {
     cmd.option(`--fault-${kind} <rate>`, `${kind} rate (${unit})`, rate);
   }
   cmd
-    .option("--oversize-bytes <n>", "size of oversized payloads", positiveInt, DEFAULT_FLEET.oversizeBytes)
+    .addOption(
+      new Option("--oversize-bytes <n>", "size of oversized payloads")
+        .argParser(positiveInt)
+        .default(DEFAULT_FLEET.oversizeBytes, "96 KiB"),
+    )
     .option("--outside-mean <celsius>", "daily mean outside temperature", Number, DEFAULT_FLEET.outsideMeanC)
     .option("--tz <hours>", "local time offset from UTC for the daily cycle", Number, 0)
     .option("--truth <file>", "write the ground-truth log (NDJSON) here")

@@ -43,7 +43,7 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
     const rx = new Date(rxMs).toISOString();
     return readings.map((r) => {
       const rec: NewRecord = {
-        id: readingId(r),
+        id: readingId(r, rxMs),
         sensor: r.sensor,
         ts: r.deviceTs === undefined ? rx : new Date(r.deviceTs).toISOString(),
         temperature: r.temperature,

@@ -54,21 +54,25 @@ export interface OutRecord {
   body: string;
 }
 
-/** Serialises a record in the field order of DESIGN §2. */
-export function encodeRecord(r: CanonicalRecord): string {
-  const o: Record<string, unknown> = {
-    id: r.id,
-    sensor: r.sensor,
-    ts: r.ts,
-    temperature: r.temperature,
-  };
-  if (r.humidity !== undefined) o.humidity = r.humidity;
-  o.source = r.source;
-  o.agent = r.agent;
-  o.seq = r.seq;
-  o.rx = r.rx;
-  if (r.attrs !== undefined && Object.keys(r.attrs).length > 0) o.attrs = r.attrs;
-  return JSON.stringify(o);
+// Strings made only of printable ASCII without `"` or `\\` need no escaping: the common case
+// (ids, sensor names, ISO times) skips JSON.stringify's per-call cost.
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const str = (v: string): string => (PLAIN.test(v) ? `"${v}"` : JSON.stringify(v));
+const num = (v: number): string => (Number.isFinite(v) ? String(v) : "null");
+
+/**
+ * Serialises a record in the field order of DESIGN §2. Hand-assembled because it runs once per
+ * reading on the ingest path and is several times faster than stringifying a fresh object;
+ * the output equals `JSON.stringify` of the ordered object byte for byte (property-tested).
+ */
+export function encodeRecord(r: CanonicalRecord): string;
+export function encodeRecord(r: NewRecord, seq: number): string;
+export function encodeRecord(r: NewRecord, seq: number = (r as CanonicalRecord).seq): string {
+  let out = `{"id":${str(r.id)},"sensor":${str(r.sensor)},"ts":${str(r.ts)},"temperature":${num(r.temperature)}`;
+  if (r.humidity !== undefined) out += `,"humidity":${num(r.humidity)}`;
+  out += `,"source":${str(r.source)},"agent":${str(r.agent)},"seq":${num(seq)},"rx":${str(r.rx)}`;
+  if (r.attrs !== undefined && Object.keys(r.attrs).length > 0) out += `,"attrs":${JSON.stringify(r.attrs)}`;
+  return `${out}}`;
 }
 
 export function decodeRecord(body: string): CanonicalRecord {

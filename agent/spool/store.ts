@@ -77,7 +77,7 @@ export class SpoolStore {
   /** The record's canonical line with the seq it gets if stored now. */
   encode(r: NewRecord): Encoded {
     const seq = this.lastSeq + 1;
-    const body = encodeRecord({ ...r, seq });
+    const body = encodeRecord(r, seq);
     return { seq, body, size: Buffer.byteLength(body) + ROW_OVERHEAD };
   }
 

@@ -39,12 +39,25 @@ export class PtyPair {
    * same process keeps draining the PTY while a large write waits for buffer space.
    */
   async write(data: string | Buffer): Promise<void> {
-    if (this.fh === undefined) this.fh = await open(this.peer, constants.O_WRONLY | constants.O_NOCTTY);
+    if (this.fh === undefined) this.fh = await this.openPeer();
     const buf = typeof data === "string" ? Buffer.from(data) : data;
     let off = 0;
     while (off < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, off, Math.min(4096, buf.length - off));
       off += bytesWritten;
+    }
+  }
+
+  /** Right after a (re)start the new PTY can refuse an open for a moment (EIO); retry briefly. */
+  private async openPeer(): Promise<FileHandle> {
+    for (let i = 0; ; i++) {
+      try {
+        return await open(this.peer, constants.O_WRONLY | constants.O_NOCTTY);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (i >= 50 || (code !== "EIO" && code !== "ENOENT")) throw err;
+        await delay(20);
+      }
     }
   }
 

@@ -12,7 +12,7 @@ import { unpack } from "../../agent/consume/deagg.js";
 import { deliver } from "../../agent/pipeline/deliver.js";
 import { Shipper } from "../../agent/pipeline/shipper.js";
 import { contentId } from "../../agent/record/ids.js";
-import { encodeRecord, type OutRecord } from "../../agent/record/record.js";
+import { type CanonicalRecord, encodeRecord, type OutRecord } from "../../agent/record/record.js";
 import { createKinesisClient, listAllShards } from "../../agent/sinks/kinesis/client.js";
 import { kinesisSinkSchema } from "../../agent/sinks/kinesis/config.js";
 import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
@@ -42,7 +42,8 @@ function records(n: number, first = 1): OutRecord[] {
       ts,
       temperature: 20 + (seq % 100) / 10,
     };
-    const body = encodeRecord({ ...rec, humidity: 41, source: "bench", agent: "bench", seq, rx: ts });
+    const full: CanonicalRecord = { ...rec, humidity: 41, source: "bench", agent: "bench", seq, rx: ts };
+    const body = encodeRecord(full);
     return { seq, id: rec.id, sensor, tsMs: T0 + seq * 10, rxMs: T0 + seq * 10, body };
   });
 }

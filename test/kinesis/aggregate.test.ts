@@ -115,7 +115,7 @@ describe("kinesis sink config", () => {
     const cfg = kinesisSinkSchema.parse({ type: "kinesis", id: "k", stream: "s" });
     expect(cfg).toMatchObject({
       maxBatchRecords: 5000,
-      maxBufferAgeMs: 500,
+      maxBufferAgeMs: 300,
       aggregation: true,
       partitionKey: "sensor",
     });

@@ -19,7 +19,7 @@ export const kinesisSinkSchema = z.strictObject({
    */
   maxBatchRecords: posInt().default(5000),
   maxBatchBytes: bytes().default(4 * 1024 * 1024),
-  maxBufferAgeMs: duration().default(500),
+  maxBufferAgeMs: duration().default(300),
   /** Stream name. */
   stream: z
     .string()

@@ -65,7 +65,16 @@ export async function statusCommand(
   opts: { json?: boolean; interval?: number },
 ): Promise<void> {
   const dir = resolve(cfg.dataDir);
-  const first = readSpoolStats(dir);
+  const read = () => {
+    try {
+      return readSpoolStats(dir);
+    } catch (err) {
+      // A corrupt spool is the agent's to move aside at its next start; say so rather than crash.
+      process.stderr.write(`cannot read the spool in ${dir}: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  };
+  const first = read();
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(first)}\n`);
     return;
@@ -76,5 +85,5 @@ export async function statusCommand(
     return;
   }
   await new Promise((r) => setTimeout(r, ms));
-  process.stdout.write(`${renderStatus(cfg, readSpoolStats(dir), { stats: first, ms })}\n`);
+  process.stdout.write(`${renderStatus(cfg, read(), { stats: first, ms })}\n`);
 }

@@ -5,8 +5,8 @@ import { AggregateTransform } from "../../agent/pipeline/transforms/aggregate.js
 import { encodeRecord, type OutRecord } from "../../agent/record/record.js";
 import { type AgentHandle, startAgent } from "../../agent/runtime.js";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { silentLogger } from "../../agent/telemetry/logger.js";
 import { freePort, tempDir } from "../helpers/agent-process.js";
+import { captureLog } from "../helpers/capture-log.js";
 import { agentConfig, brokerSource, fileSink } from "../helpers/reliability-agent.js";
 import { describeDelivery, parseRecords, waitForDelivery } from "../helpers/reliability-check.js";
 import { FleetLoad, sleep } from "../helpers/reliability-load.js";
@@ -41,7 +41,8 @@ describe("wall clock steps under a running agent (clock injected into startAgent
         spool: { maxAgeMs: "1h" },
       }),
     );
-    agent = await startAgent(cfg, { log: silentLogger(), now, housekeepingMs: 100 });
+    const captured = captureLog("warn");
+    agent = await startAgent(cfg, { log: captured.log, now, housekeepingMs: 100 });
     load = new FleetLoad({ port, rooms: 6, ratePerSec: 600, clients: 2 });
     load.start();
     await sleep(1000);
@@ -54,7 +55,9 @@ describe("wall clock steps under a running agent (clock injected into startAgent
 
     const out = join(dir, "out");
     const d = await waitForDelivery(() => readNdjsonDir(out), load.acked, 15_000);
-    expect(d.missing, describeDelivery(d, load.acked.size)).toEqual([]);
+    const why = () =>
+      `${describeDelivery(d, load!.acked.size)}; stats ${JSON.stringify(agent!.stats())}; log ${JSON.stringify(captured.lines.slice(-5))}`;
+    expect(d.missing, why()).toEqual([]);
     expect(d.orderViolations).toEqual([]);
     const { records } = parseRecords(readNdjsonDir(out));
     const seqs = records.map((r) => r.seq);

@@ -134,7 +134,8 @@ export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
       out.push({ kind: "storm", truth: { type: "reconnect-storm", t: physT } });
   }
 
-  function read(d: Device, t: number): FleetEvent[] {
+  /** Generates one reading of device `d` at time `t`, appending what goes out now to `out`. */
+  function read(d: Device, t: number, out: FleetEvent[]): void {
     const f = d.faults.decide();
     const room = d.room;
     const days = (t - o.start) / 86_400_000;
@@ -194,11 +195,18 @@ export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
     if (f.spike) truth.spike = f.spike;
     if (f.malformed) truth.malformed = f.malformed;
     if (!f.dropout && f.reorder > 0) truth.reorder = f.reorder;
-    if (f.dropout) return [{ kind: "dropout", device: d, truth }];
-    const mine: FleetEvent[] = [{ kind: "message", device: d, payload, truth, copy: 0 }];
-    if (f.duplicate) mine.push({ kind: "message", device: d, payload, truth, copy: 1 });
+    if (f.dropout) {
+      out.push({ kind: "dropout", device: d, truth });
+      return;
+    }
+    const first: FleetEvent = { kind: "message", device: d, payload, truth, copy: 0 };
     const queue = held[d.index]!;
-    const out: FleetEvent[] = [];
+    if (queue.length === 0 && f.reorder === 0 && !f.duplicate) {
+      out.push(first);
+      return;
+    }
+    const mine: FleetEvent[] = [first];
+    if (f.duplicate) mine.push({ kind: "message", device: d, payload, truth, copy: 1 });
     if (f.reorder > 0) queue.push({ events: mine, left: f.reorder });
     else out.push(...mine);
     // Held messages are released once enough later messages of this device went out.
@@ -206,7 +214,6 @@ export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
       for (const h of queue) h.left--;
       while (queue.length > 0 && queue[0]!.left <= 0) out.push(...queue.shift()!.events);
     }
-    return out;
   }
 
   return {
@@ -228,7 +235,7 @@ export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
         const t = o.start + period * o.intervalMs + d.phaseMs;
         if (t > untilMs) break;
         while (physT < t) stepPhysics(out);
-        for (const e of read(d, t)) out.push(e);
+        read(d, t, out);
         n++;
         generated++;
         now = t;

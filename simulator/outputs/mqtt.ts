@@ -51,7 +51,7 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
   // A QoS 0 publish waiting for 'drain' on a socket that then dies is never called back: settle
   // those when the connection closes (they are lost, which QoS 0 allows).
   const waitingQos0 = new Map<MqttClient, Set<() => void>>();
-  const publish = (client: MqttClient, topic: string, payload: Buffer, qos: 0 | 1 | 2) => {
+  const publish = (client: MqttClient, topic: string, payload: string | Buffer, qos: 0 | 1 | 2) => {
     if (qos === 0) {
       const set = waitingQos0.get(client) ?? new Set();
       waitingQos0.set(client, set);
@@ -123,7 +123,8 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
       const qos = msg.truth.faults.includes("oversize") ? 0 : opts.qos;
       outstanding++;
       sent++;
-      publish(client, topic, toBuffer(msg.payload), qos);
+      // Strings go to mqtt.js as they are: it writes them without an intermediate Buffer.
+      publish(client, topic, typeof msg.payload === "string" ? msg.payload : toBuffer(msg.payload), qos);
       return outstanding < window;
     },
     drain: () => whenBelow(window / 2),

@@ -43,7 +43,10 @@ async function agent(): Promise<{ handle: AgentHandle; port: number; out: string
         sensor: "{room}/{sensor}",
       },
     ],
-    sinks: [{ type: "file", id: "files", dir: out, maxBufferAgeMs: 50 }],
+    // The spool de-duplicates against what it still holds: the sink keeps records for 2 s, longer
+    // than any redelivery here takes (a duplicate sent after its first copy was shipped and
+    // deleted would be shipped again, with the same id — at-least-once, DESIGN §3).
+    sinks: [{ type: "file", id: "files", dir: out, maxBufferAgeMs: 2000, maxBatchRecords: 10_000 }],
     http: { enabled: false },
   });
   const handle = await startAgent(config, { log: silentLogger() });

@@ -196,6 +196,8 @@ async function runSim(o: Opts): Promise<number> {
   const truth = o.truth ? await createTruthWriter(o.truth) : undefined;
   const ac = new AbortController();
   const stop = () => ac.abort();
+  // `edgespool sim --output stdout | head`: a closed pipe ends the run, not the process.
+  if (spec.kind === "stdout") process.stdout.on("error", stop);
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   let lastReport = { at: performance.now(), messages: 0 };

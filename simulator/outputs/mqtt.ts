@@ -89,7 +89,12 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
     });
     return new Promise((resolve, reject) => {
       client.once("connect", () => resolve(client));
-      client.once("error", (err) => (client.connected ? undefined : reject(err)));
+      client.once("error", (err) => {
+        if (client.connected) return;
+        // Otherwise mqtt.js keeps reconnecting in the background and the process never exits.
+        client.end(true);
+        reject(err);
+      });
     });
   }
 

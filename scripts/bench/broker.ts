@@ -10,7 +10,7 @@ import { createMqttBrokerSource } from "../../agent/sources/mqtt-broker/index.js
 import { openSpool } from "../../agent/spool/index.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
-import type { Bench, BenchRow } from "./types.js";
+import type { Bench } from "./types.js";
 
 /**
  * Durable ingest through the embedded broker at QoS1 (parse, group commit into a real spool,
@@ -57,7 +57,19 @@ async function publishAll(clients: MqttClient[], total: number): Promise<void> {
   );
 }
 
-async function durableRate(total: number): Promise<{ rate: number; peakRss: number; stored: number }> {
+interface Rate {
+  /** Messages per wall-clock second. */
+  rate: number;
+  /** Messages per second of this process's CPU time: steadier than wall time on a busy machine. */
+  perCpu: number;
+}
+
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(since);
+  return (c.user + c.system) / 1e6;
+}
+
+async function durableRate(total: number): Promise<Rate & { peakRss: number; stored: number }> {
   const dir = mkdtempSync(join(tmpdir(), "edgespool-bench-broker-"));
   const telemetry = new Telemetry(silentLogger());
   const spool = openSpool({
@@ -86,9 +98,15 @@ async function durableRate(total: number): Promise<{ rate: number; peakRss: numb
   const clients = await connectAll(src.port, PUBLISHERS, "pub");
   try {
     const t = performance.now();
+    const cpu = process.cpuUsage();
     await publishAll(clients, total);
     const secs = (performance.now() - t) / 1000;
-    return { rate: total / secs, peakRss: peak, stored: spool.stats().records };
+    return {
+      rate: total / secs,
+      perCpu: total / cpuSeconds(cpu),
+      peakRss: peak,
+      stored: spool.stats().records,
+    };
   } finally {
     clearInterval(sampler);
     await Promise.all(clients.map((c) => c.endAsync(true)));
@@ -99,7 +117,7 @@ async function durableRate(total: number): Promise<{ rate: number; peakRss: numb
   }
 }
 
-async function relayRate(total: number): Promise<number> {
+async function relayRate(total: number): Promise<Rate> {
   const broker = new Aedes();
   await broker.listen();
   const server: Server = createServer(broker.handle);
@@ -116,9 +134,10 @@ async function relayRate(total: number): Promise<number> {
       }),
     );
     const t = performance.now();
+    const cpu = process.cpuUsage();
     await publishAll(publishers, total);
     await all;
-    return total / ((performance.now() - t) / 1000);
+    return { rate: total / ((performance.now() - t) / 1000), perCpu: total / cpuSeconds(cpu) };
   } finally {
     await Promise.all([sub!, ...publishers].map((c) => c.endAsync(true)));
     await new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -132,25 +151,43 @@ export const run: Bench = async ({ quick }) => {
   await relayRate(1000);
   await durableRate(1000);
   const rounds = quick ? 1 : 3;
-  let relay = 0;
-  let durable = { rate: 0, peakRss: 0, stored: 0 };
+  let relay: Rate = { rate: 0, perCpu: 0 };
+  let durable = { rate: 0, perCpu: 0, peakRss: 0, stored: 0 };
   for (let i = 0; i < rounds; i++) {
-    relay = Math.max(relay, await relayRate(total));
+    const r = await relayRate(total);
+    relay = { rate: Math.max(relay.rate, r.rate), perCpu: Math.max(relay.perCpu, r.perCpu) };
     const d = await durableRate(total);
-    if (d.rate > durable.rate) durable = d;
+    durable = {
+      rate: Math.max(durable.rate, d.rate),
+      perCpu: Math.max(durable.perCpu, d.perCpu),
+      peakRss: Math.max(durable.peakRss, d.peakRss),
+      stored: d.stored,
+    };
   }
   if (durable.stored !== Math.ceil(total / PUBLISHERS) * PUBLISHERS)
     throw new Error(`durable run stored ${durable.stored} of ${total} messages`);
-  const row: BenchRow = {
-    name: "durable QoS1 ingest via embedded broker (msg/s)",
-    value: durable.rate,
-    unit: "msg/s",
-    baselineName: "aedes QoS1 relay to a subscriber, no spool",
-    baseline: relay,
-    ratio: durable.rate / relay,
-    target: ">= 0.85",
-    peakRssMiB: durable.peakRss / MiB,
-    note: `${PUBLISHERS} publishers x ${WINDOW} in flight, ${total} messages, content ids`,
-  };
-  return [row];
+  const note = `${PUBLISHERS} publishers x ${WINDOW} in flight, ${total} messages, content ids, best of ${rounds}`;
+  return [
+    {
+      name: "durable QoS1 ingest via embedded broker (msg/s)",
+      value: durable.rate,
+      unit: "msg/s",
+      baselineName: "aedes QoS1 relay to a subscriber, no spool",
+      baseline: relay.rate,
+      ratio: durable.rate / relay.rate,
+      target: ">= 0.85",
+      peakRssMiB: durable.peakRss / MiB,
+      note,
+    },
+    {
+      name: "durable QoS1 ingest via embedded broker (msg per CPU-s)",
+      value: durable.perCpu,
+      unit: "msg/CPU-s",
+      baselineName: "aedes QoS1 relay to a subscriber, no spool",
+      baseline: relay.perCpu,
+      ratio: durable.perCpu / relay.perCpu,
+      target: ">= 0.85",
+      note: `${note}; CPU time of the whole process, steadier than wall time on a shared machine`,
+    },
+  ];
 };

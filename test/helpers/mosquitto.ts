@@ -42,6 +42,9 @@ export class Mosquitto {
   port = 0;
   readonly log: string[] = [];
 
+  /** Extra mosquitto.conf lines; an option given here replaces the default line of the same name. */
+  extra: string[] = [];
+
   constructor(readonly dir: string) {}
 
   get url(): string {
@@ -52,23 +55,24 @@ export class Mosquitto {
     if (this.port === 0) this.port = await freePort();
     mkdirSync(join(this.dir, "db"), { recursive: true });
     const conf = join(this.dir, "mosquitto.conf");
+    const overridden = new Set(this.extra.map((l) => l.split(/\s+/)[0]));
+    const lines = [
+      `listener ${this.port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence true",
+      `persistence_location ${join(this.dir, "db")}/`,
+      // Queue everything for an offline persistent client: the default of 1000 would drop.
+      "max_queued_messages 0",
+      "max_inflight_messages 100",
+      // As root, mosquitto would drop to the "mosquitto" user, who cannot write our 0700 temp dir.
+      ...(process.getuid?.() === 0 ? ["user root"] : []),
+      "log_dest stderr",
+      "log_type error",
+      "log_type warning",
+    ];
     writeFileSync(
       conf,
-      [
-        `listener ${this.port} 127.0.0.1`,
-        "allow_anonymous true",
-        "persistence true",
-        `persistence_location ${join(this.dir, "db")}/`,
-        // Queue everything for an offline persistent client: the default of 1000 would drop.
-        "max_queued_messages 0",
-        "max_inflight_messages 100",
-        // As root, mosquitto would drop to the "mosquitto" user, who cannot write our 0700 temp dir.
-        ...(process.getuid?.() === 0 ? ["user root"] : []),
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-        "",
-      ].join("\n"),
+      [...lines.filter((l) => !overridden.has(l.split(/\s+/)[0])), ...this.extra, ""].join("\n"),
     );
     const proc = spawn(BIN!, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
     proc.stderr?.on("data", (d: Buffer) => this.log.push(d.toString()));

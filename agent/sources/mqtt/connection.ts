@@ -13,6 +13,9 @@ export type Connector = (url: string, opts: IClientOptions) => MqttClient;
 
 type State = "connecting" | "up" | "down";
 
+/** Most QoS1 messages waiting for their commit (and PUBACK) at once; also MQTT 5's Receive Maximum. */
+export const MAX_UNACKED = 1000;
+
 /**
  * One mqtt.js client with a persistent session, acknowledgement after the handler resolves, and
  * reconnects on our own capped, jittered schedule: mqtt.js' `reconnectPeriod` is a fixed interval,
@@ -27,6 +30,9 @@ export class MqttConnection {
   private lastError: string | undefined;
   /** Resolves when every message received so far is committed (and acked) or given up. */
   private tail: Promise<void> = Promise.resolve();
+  /** QoS1 messages received and not yet committed, and mqtt.js' read-on callback while at the limit. */
+  private unacked = 0;
+  private paused: (() => void) | undefined;
   /** Bumped on every close, so a PUBACK never goes out on a later connection than its message's. */
   private generation = 0;
 
@@ -47,8 +53,13 @@ export class MqttConnection {
       const p = this.onMessage(packet);
       const generation = this.generation;
       if (packet.qos === 1 && ackLater) {
-        // Read on at once; the PUBACK follows the commit, in arrival order (see acks.ts).
-        done(ACK_LATER);
+        // Read on at once; the PUBACK follows the commit, in arrival order (see acks.ts). Past
+        // MAX_UNACKED, reading waits: a broker replaying a large backlog does not always hold to
+        // its in-flight window, and memory must not grow with it.
+        this.unacked++;
+        const readOn = () => done(ACK_LATER);
+        if (this.unacked <= MAX_UNACKED) readOn();
+        else this.paused = readOn;
         this.tail = this.tail.then(
           () =>
             p.then(
@@ -59,6 +70,16 @@ export class MqttConnection {
             ),
           () => {},
         );
+        void p
+          .catch(() => {})
+          .finally(() => {
+            this.unacked--;
+            const resume = this.paused;
+            if (resume && this.unacked <= MAX_UNACKED) {
+              this.paused = undefined;
+              resume();
+            }
+          });
         return;
       }
       // QoS0 (nothing to ack, but bounded in flight) and the fallback: mqtt.js acks when done runs.
@@ -173,8 +194,11 @@ export class MqttConnection {
     };
     if (c.username !== undefined) opts.username = c.username;
     if (c.password !== undefined) opts.password = c.password;
-    if (c.protocolVersion === 5 && !c.clean)
-      opts.properties = { sessionExpiryInterval: Math.min(0xffffffff, Math.floor(c.sessionExpiryMs / 1000)) };
+    if (c.protocolVersion === 5) {
+      opts.properties = { receiveMaximum: MAX_UNACKED };
+      if (!c.clean)
+        opts.properties.sessionExpiryInterval = Math.min(0xffffffff, Math.floor(c.sessionExpiryMs / 1000));
+    }
     if (c.tls) {
       if (c.tls.caFile) opts.ca = readFileSync(c.tls.caFile);
       if (c.tls.certFile) opts.cert = readFileSync(c.tls.certFile);

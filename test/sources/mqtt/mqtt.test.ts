@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { contentId } from "../../../agent/record/ids.js";
 import type { Reading } from "../../../agent/record/record.js";
 import { mqttSourceSchema } from "../../../agent/sources/mqtt/config.js";
+import { MAX_UNACKED } from "../../../agent/sources/mqtt/connection.js";
 import { createMqttSource } from "../../../agent/sources/mqtt/index.js";
 import type { Ingest, Source } from "../../../agent/sources/source.js";
 import { captureLog } from "../../helpers/capture-log.js";
@@ -147,6 +148,47 @@ describe.skipIf(!haveMosquitto)("mqtt source against Mosquitto", () => {
     } finally {
       await proxy.stop();
     }
+  });
+
+  it("holds at most MAX_UNACKED messages awaiting commit while a large backlog replays", async () => {
+    // Without an in-flight window the broker pushes the whole backlog; the source must hold back.
+    broker.extra = ["max_inflight_messages 0"];
+    await broker.restart();
+    const first = await startSource({ clientId: "backlog" });
+    await first.stop();
+    const pub = await mqtt.connectAsync(broker.url, { clientId: "backlog-pub" });
+    const total = MAX_UNACKED * 4;
+    let next = 0;
+    const lane = async () => {
+      while (next < total) {
+        const i = next++;
+        await pub.publishAsync("sensors/b/t/temperature", `{"temperature":${i % 100},"seq":${i}}`, {
+          qos: 1,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, lane));
+    await pub.endAsync();
+    let held = true;
+    let most = 0;
+    const waiting: (() => void)[] = [];
+    const gated: Ingest = {
+      submit: (source, readings) => {
+        if (!held) return store.ingest.submit(source, readings);
+        most = Math.max(most, waiting.length + 1);
+        return new Promise<void>((r) => waiting.push(r)).then(() => store.ingest.submit(source, readings));
+      },
+      reject: (s, r, d) => store.ingest.reject(s, r, d),
+    };
+    await startSource({ clientId: "backlog" }, gated);
+    await waitFor(() => waiting.length >= MAX_UNACKED, 3000);
+    await new Promise((r) => setTimeout(r, 200));
+    // The one message read before the pause is the +1.
+    expect(most).toBeLessThanOrEqual(MAX_UNACKED + 1);
+    expect(most).toBeGreaterThan(MAX_UNACKED / 2);
+    held = false;
+    for (const release of waiting.splice(0)) release();
+    expect(await waitFor(() => store.records().length === total, 20_000)).toBe(true);
   });
 
   it("keeps a persistent session: messages sent while the agent is away arrive after it returns", async () => {

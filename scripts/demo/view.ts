@@ -57,6 +57,21 @@ const painter =
 const SPARK = "▁▂▃▄▅▆▇█";
 /** Strips ANSI codes to measure what the eye sees. */
 const visible = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "").length;
+/** Cuts to `w` visible characters, keeping colour codes intact. */
+function clip(s: string, w: number): string {
+  if (visible(s) <= w) return s;
+  let out = "";
+  let n = 0;
+  for (const part of s.split(/(\u001b\[[0-9;]*m)/)) {
+    if (part.startsWith("\u001b[")) out += part;
+    else {
+      const take = [...part].slice(0, Math.max(0, w - 1 - n)).join("");
+      out += take;
+      n += [...take].length;
+    }
+  }
+  return `${out}…${ESC}0m`;
+}
 const pad = (s: string, w: number) => s + " ".repeat(Math.max(0, w - visible(s)));
 const padL = (s: string, w: number) => " ".repeat(Math.max(0, w - visible(s))) + s;
 const num = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -75,6 +90,7 @@ export function fmtBytes(b: number): string {
 }
 
 export function sparkline(values: readonly number[], width: number): string {
+  if (width <= 0) return "";
   const v = values.slice(-width);
   if (v.length === 0) return "";
   const lo = Math.min(...v);
@@ -97,7 +113,7 @@ export function renderDashboard(s: Snapshot, opts: { color: boolean; width: numb
   const p = painter(opts.color);
   // One column spare: writing the last column of a line makes some terminals wrap twice.
   const W = Math.max(78, Math.min(opts.width - 1, 110)) - 2;
-  const line = (content: string) => `${p("2", "│")} ${pad(content, W - 2)} ${p("2", "│")}`;
+  const line = (content: string) => `${p("2", "│")} ${pad(clip(content, W - 2), W - 2)} ${p("2", "│")}`;
   const rule = (l: string, r: string, title = "") => {
     const head = title ? `─ ${title} ` : "";
     return `${p("2", l)}${title ? `${p("2", "─ ")}${title} ` : ""}${p("2", `${"─".repeat(W - visible(head))}${r}`)}`;
@@ -119,7 +135,7 @@ export function renderDashboard(s: Snapshot, opts: { color: boolean; width: numb
   if (s.note) out.push(line(`${label("")}${p("33", s.note)}`));
   out.push(
     line(
-      `${label("simulated fleet")}${s.rooms.length} rooms, a reading every ${s.intervalMs / 1000} s, clock ×${s.speed}   ${p("1", simClock(s.simTime))}   outside ${s.outsideC.toFixed(1)} °C`,
+      `${label("simulated house")}${s.rooms.length} rooms · every ${s.intervalMs / 1000} s · ×${s.speed}   ${p("1", simClock(s.simTime))}   outside ${s.outsideC.toFixed(1)} °C`,
     ),
   );
   out.push(rule("├", "┤"));
@@ -165,7 +181,8 @@ export function renderDashboard(s: Snapshot, opts: { color: boolean; width: numb
     const heater = r.heaterOn ? p("1;31", "■ on") : p("2", "· off");
     const win = r.windowOpen ? p("1;36", "▯ open") : p("2", "·");
     const ppl = r.occupants > 0 ? "●".repeat(Math.min(4, r.occupants)) : p("2", "·");
-    const fault = r.fault ? ` ${p("1;35", `! ${r.fault}`)}` : "";
+    const faultText = r.fault ? `! ${r.fault}`.slice(0, sparkW - 1) : "";
+    const fault = faultText ? ` ${p("1;35", faultText)}` : "";
     out.push(
       line(
         `${pad(r.name, 11)}${t}  ${pad(rh, 5)} ${pad(Number.isFinite(r.setpoint) ? r.setpoint.toFixed(1) : "—", 9)}${pad(heater, 8)}${pad(win, 8)}${pad(ppl, 7)} ${p("36", sparkline(r.history, sparkW - visible(fault)))}${fault}`,
@@ -173,9 +190,8 @@ export function renderDashboard(s: Snapshot, opts: { color: boolean; width: numb
     );
   }
   out.push(rule("└", "┘"));
-  out.push(
-    p("2", ` Ctrl-C stops everything · output ${s.dataDir}/out/*.ndjson · agent log ${s.dataDir}/demo.log`),
-  );
+  const footer = ` Ctrl-C stops everything · output ${s.dataDir}/out/*.ndjson · agent log ${s.dataDir}/demo.log`;
+  out.push(p("2", footer.slice(0, W + 2)));
   return out.join("\n");
 }
 

@@ -23,7 +23,7 @@ import { metricSum, RssSampler, scrape } from "../helpers/reliability-proc.js";
  * counters must add up to exactly the bad messages sent, and every valid reading must arrive.
  */
 
-const BAD = Number(process.env.EDGESPOOL_FUZZ_N ?? (SOAK ? 100_000 : 12_000));
+const BAD = Number(process.env.EDGESPOOL_FUZZ_N ?? (SOAK ? 100_000 : 20_000));
 const GOOD_EVERY = 10;
 const OVERSIZE = 20;
 const MAX_PACKET = 64 * 1024;

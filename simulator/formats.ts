@@ -29,8 +29,11 @@ export function encode(format: Format, m: Measurement): string {
       const h = m.humidity === undefined ? "" : `,"humidity":${m.humidity}`;
       return `{"sensor":${JSON.stringify(m.sensor)},"ts":${m.ts},"seq":${m.seq},"temperature":${m.temperature}${h}}`;
     }
-    case "tutorial":
-      return `{"Timestamp":${m.ts},"Spot":${JSON.stringify(m.sensor)},"Temperature":${m.temperature}}`;
+    case "tutorial": {
+      // The tutorial's payload has no humidity; with --humidity it gets the field its preset reads.
+      const h = m.humidity === undefined ? "" : `,"Humidity":${m.humidity}`;
+      return `{"Timestamp":${m.ts},"Spot":${JSON.stringify(m.sensor)},"Temperature":${m.temperature}${h}}`;
+    }
     case "csv":
       return `${m.sensor},${m.ts},${m.seq},${m.temperature}${m.humidity === undefined ? "" : `,${m.humidity}`}`;
     case "kv":

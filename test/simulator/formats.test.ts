@@ -20,7 +20,7 @@ describe("formats against the agent's parser", () => {
         seed: 13,
         start: Date.parse("2026-05-01T00:00:00Z"),
         rooms: 10,
-        humidity: format !== "tutorial",
+        humidity: true,
         format,
         faults: { malformed: 0.1, spike: 0.05, duplicate: 0.05 },
       });

@@ -144,7 +144,15 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     );
     const before = load!.acked.size;
     await sleep(1500);
-    expect(load!.acked.size, "acknowledgements must go on while dropping").toBeGreaterThan(before + 100);
+    expect(
+      load!.acked.size,
+      `acknowledgements must go on while dropping; agent log: ${agent
+        ?.stderr()
+        .split("\n")
+        .filter((l) => /"level":(40|50|60)/.test(l))
+        .slice(-4)
+        .join("\n")}`,
+    ).toBeGreaterThan(before + 100);
     expect(alive(agent), agent?.stderr()).toBe(true);
 
     rmSync(ballast);

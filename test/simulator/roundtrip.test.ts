@@ -21,6 +21,8 @@ import { waitFor } from "./broker.js";
  */
 
 const START = Date.parse("2026-11-20T08:00:00Z");
+/** EDGESPOOL_SOAK=1 runs the round trips with ten times the readings. */
+const SCALE = process.env.EDGESPOOL_SOAK === "1" ? 10 : 1;
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -46,7 +48,16 @@ async function agent(): Promise<{ handle: AgentHandle; port: number; out: string
     // The spool de-duplicates against what it still holds: the sink keeps records for 2 s, longer
     // than any redelivery here takes (a duplicate sent after its first copy was shipped and
     // deleted would be shipped again, with the same id — at-least-once, DESIGN §3).
-    sinks: [{ type: "file", id: "files", dir: out, maxBufferAgeMs: 2000, maxBatchRecords: 10_000 }],
+    sinks: [
+      {
+        type: "file",
+        id: "files",
+        dir: out,
+        maxBufferAgeMs: 2000,
+        maxBatchRecords: 100_000,
+        maxBatchBytes: "64MiB",
+      },
+    ],
     http: { enabled: false },
   });
   const handle = await startAgent(config, { log: silentLogger() });
@@ -123,9 +134,9 @@ describe("simulator → agent round trip", () => {
   it("stores every valid reading exactly once and counts every malformed one as a reject", async () => {
     const { truth, expected, records, rejected } = await roundTrip(
       { dropout: 0.03, stuck: 0.03, spike: 0.03, duplicate: 0.08, reorder: 0.05, malformed: 0.05 },
-      1500,
+      1500 * SCALE,
     );
-    expect(truth.length).toBe(1500);
+    expect(truth.length).toBe(1500 * SCALE);
     const ids = records.map((r) => r.id);
     expect(new Set(ids).size).toBe(ids.length);
     const missing = [...expected.keys()].filter((id) => !ids.includes(id));
@@ -147,7 +158,10 @@ describe("simulator → agent round trip", () => {
         "bad-format",
       ),
     ).toBe(malformed);
-    expect(count(rejected, "out-of-range")).toBe(sent((t) => t.spike === "ds18b20-disconnected"));
+    // A −127 °C reading that is also malformed was counted above, under its parse error.
+    expect(count(rejected, "out-of-range")).toBe(
+      sent((t) => t.spike === "ds18b20-disconnected" && t.malformed === undefined),
+    );
     // Stored values are what the devices sent.
     for (const r of records) {
       const t = expected.get(r.id);
@@ -155,15 +169,22 @@ describe("simulator → agent round trip", () => {
     }
   });
 
-  it("loses nothing valid through oversized payloads and reconnect storms", async () => {
+  it("loses nothing valid through oversized payloads and reconnect storms (at least once)", async () => {
     const { res, expected, records, truth, rejected } = await roundTrip(
       { duplicate: 0.05, malformed: 0.03, oversize: 0.01, "reconnect-storm": 60 },
-      1200,
+      1200 * SCALE,
     );
     expect(res.storms).toBeGreaterThan(0);
     expect(truth.some((t) => t.faults.includes("oversize"))).toBe(true);
-    const ids = new Set(records.map((r) => r.id));
-    expect(ids.size).toBe(records.length);
+    // At least once: a QoS 1 redelivery after a storm can reach the agent after the first copy
+    // was shipped and left the spool; it is shipped again, with the same id and content.
+    const byId = new Map<string, CanonicalRecord>();
+    for (const r of records) {
+      const first = byId.get(r.id);
+      if (first) expect([r.sensor, r.ts, r.temperature]).toEqual([first.sensor, first.ts, first.temperature]);
+      else byId.set(r.id, r);
+    }
+    const ids = new Set(byId.keys());
     expect([...expected.keys()].filter((id) => !ids.has(id))).toEqual([]);
     expect(count(rejected, "too-large")).toBeGreaterThan(0);
   });

@@ -45,9 +45,9 @@ async function agent(): Promise<{ handle: AgentHandle; port: number; out: string
         sensor: "{room}/{sensor}",
       },
     ],
-    // The spool de-duplicates against what it still holds: the sink keeps records for 2 s, longer
-    // than any redelivery here takes (a duplicate sent after its first copy was shipped and
-    // deleted would be shipped again, with the same id — at-least-once, DESIGN §3).
+    // The spool de-duplicates against what it still holds. Large, slow batches keep most records
+    // in it well past the back-to-back duplicate copies; a redelivery arriving after its first
+    // copy was shipped and deleted is shipped again, with the same id (at-least-once, DESIGN §3).
     sinks: [
       {
         type: "file",

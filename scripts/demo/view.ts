@@ -56,13 +56,14 @@ const painter =
 
 const SPARK = "▁▂▃▄▅▆▇█";
 /** Strips ANSI codes to measure what the eye sees. */
-const visible = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "").length;
+const ANSI = `${String.fromCharCode(27)}\\[[0-9;]*m`;
+const visible = (s: string) => s.replace(new RegExp(ANSI, "g"), "").length;
 /** Cuts to `w` visible characters, keeping colour codes intact. */
 function clip(s: string, w: number): string {
   if (visible(s) <= w) return s;
   let out = "";
   let n = 0;
-  for (const part of s.split(/(\u001b\[[0-9;]*m)/)) {
+  for (const part of s.split(new RegExp(`(${ANSI})`))) {
     if (part.startsWith("\u001b[")) out += part;
     else {
       const take = [...part].slice(0, Math.max(0, w - 1 - n)).join("");

@@ -1,4 +1,14 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 
@@ -140,4 +150,36 @@ export function fileBytes(dir: string): number {
     }
   }
   return total;
+}
+
+/**
+ * A small file kept beside the database and deleted when the disk is full: in WAL mode even a
+ * DELETE needs room to write, so without it `drop-oldest` could not make room on a full disk.
+ */
+export const RESERVE_FILE = "spool.reserve";
+export const RESERVE_BYTES = 1024 * 1024;
+
+/** Creates the reserve if it is missing; false when there is no room for it (yet). */
+export function ensureReserve(dir: string, bytes = RESERVE_BYTES): boolean {
+  const path = join(dir, RESERVE_FILE);
+  if (existsSync(path)) return true;
+  try {
+    writeFileSync(path, Buffer.alloc(bytes), { mode: 0o600 });
+    return true;
+  } catch {
+    try {
+      unlinkSync(path);
+    } catch {}
+    return false;
+  }
+}
+
+/** Deletes the reserve; true when there was one to give back. */
+export function releaseReserve(dir: string): boolean {
+  try {
+    unlinkSync(join(dir, RESERVE_FILE));
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,16 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { SpoolClock } from "./clock.js";
-import { isCorruption, isDiskFull, moveAside, openDb, restrictFiles, walBytes } from "./db.js";
+import {
+  ensureReserve,
+  isCorruption,
+  isDiskFull,
+  moveAside,
+  openDb,
+  releaseReserve,
+  restrictFiles,
+  walBytes,
+} from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
 import type { AppendResult, DeadLetter, SpoolApi, SpoolStats } from "./types.js";
@@ -53,6 +62,7 @@ export class SqliteSpool implements SpoolApi {
     this.clock = opened.clock;
     this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
     this.guard(() => this.tx((s) => s.persistMeta()));
+    ensureReserve(opts.dir);
     this.gauges();
   }
 
@@ -166,6 +176,7 @@ export class SqliteSpool implements SpoolApi {
     });
     // Freed file pages may be what a disk-full condition was waiting for.
     if (vacuumed) this.freed();
+    ensureReserve(this.opts.dir);
   }
 
   waitForSpace(timeoutMs: number): Promise<void> {
@@ -252,20 +263,42 @@ export class SqliteSpool implements SpoolApi {
       "spool disk full: applying onFull against the space there is",
     );
     if (this.opts.onFull === "block") return this.blockedResult();
-    // Deleted rows free whole pages only now and then (the id index frees almost none), so make
-    // room for a multiple of the batch, growing until it fits.
+    // Even deleting needs room in WAL mode: give back the reserve, make room, checkpoint the WAL
+    // into the pages just freed, and take the reserve again once there is space for it.
+    releaseReserve(this.opts.dir);
+    // Deleted rows free whole pages only now and then, so make room for a multiple of the batch,
+    // growing until it fits.
     for (const factor of [2, 8, 32]) {
       if (this.opts.onFull !== "drop-oldest" || s.records === 0) break;
       try {
-        return this.tx(() => this.insertAll(records, at, factor));
+        const res = this.tx(() => this.insertAll(records, at, factor));
+        this.afterDiskFull();
+        return res;
       } catch (again) {
         if (!isDiskFull(again)) throw again;
       }
     }
-    this.tx(() => {
-      for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", records.length);
-    });
+    try {
+      this.tx(() => {
+        for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", records.length);
+      });
+    } catch (again) {
+      if (!isDiskFull(again)) throw again;
+      // Not even the counters fit: the drop is still counted in metrics and logged.
+      for (const sink of s.cursors.keys())
+        this.opts.telemetry.drop(sink, "spool-full", records.length, "disk full");
+    }
+    this.afterDiskFull();
     return { stored: 0, duplicates: 0, droppedNewest: records.length, blocked: false };
+  }
+
+  private afterDiskFull(): void {
+    try {
+      this.store.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
+    ensureReserve(this.opts.dir);
   }
 
   /** A store transaction, then telemetry for what it dropped and freed. */

@@ -26,6 +26,8 @@ export interface AgentHandle {
 export interface StartOptions {
   log?: Logger;
   now?: () => number;
+  /** Monotonic ms for the spool's clock-step detection (tests that inject `now` want this too). */
+  monotonic?: () => number;
   /** How often retention, reclaim and gauges run (default 5 s). */
   housekeepingMs?: number;
 }
@@ -43,6 +45,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     onFull: config.spool.onFull,
     telemetry,
     now: opts.now,
+    monotonic: opts.monotonic,
   });
   spool.setSinks(config.sinks.map((s) => s.id));
 

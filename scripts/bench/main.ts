@@ -16,7 +16,18 @@ function fmt(n: number | undefined, digits = 0): string {
 }
 
 export function renderTable(rows: { suite: string; row: BenchRow }[]): string {
-  const head = ["suite", "measurement", "value", "unit", "baseline", "baseline value", "ratio", "target", "peak RSS MiB"];
+  const head = [
+    "suite",
+    "measurement",
+    "value",
+    "unit",
+    "baseline",
+    "baseline value",
+    "ratio",
+    "target",
+    "peak RSS MiB",
+    "note",
+  ];
   const body = rows.map(({ suite, row: r }) => [
     suite,
     r.name,
@@ -27,6 +38,7 @@ export function renderTable(rows: { suite: string; row: BenchRow }[]): string {
     r.ratio === undefined ? "" : r.ratio.toFixed(2),
     r.target ?? "",
     r.peakRssMiB === undefined ? "" : r.peakRssMiB.toFixed(0),
+    r.note ?? "",
   ]);
   const all = [head, ...body];
   const w = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
@@ -38,7 +50,9 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes("--quick");
   const onlyArg = args.find((a) => a.startsWith("--only"));
-  const only = onlyArg ? (onlyArg.includes("=") ? onlyArg.split("=")[1]! : args[args.indexOf(onlyArg) + 1]!).split(",") : undefined;
+  const only = onlyArg
+    ? (onlyArg.includes("=") ? onlyArg.split("=")[1]! : args[args.indexOf(onlyArg) + 1]!).split(",")
+    : undefined;
   const here = dirname(fileURLToPath(import.meta.url));
   const rows: { suite: string; row: BenchRow }[] = [];
   const started = Date.now();
@@ -56,7 +70,10 @@ async function main(): Promise<void> {
       const mod = (await import(pathToFileURL(file).href)) as { run: Bench };
       for (const row of await mod.run({ quick })) rows.push({ suite, row });
     } catch (err) {
-      rows.push({ suite, row: { name: `FAILED: ${(err as Error).message.slice(0, 80)}`, value: Number.NaN, unit: "" } });
+      rows.push({
+        suite,
+        row: { name: `FAILED: ${(err as Error).message.slice(0, 80)}`, value: Number.NaN, unit: "" },
+      });
     }
     process.stderr.write(`bench: ${suite} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }

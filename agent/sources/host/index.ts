@@ -1,4 +1,5 @@
 import type { Reading } from "../../record/record.js";
+import { pollingSource } from "../polling.js";
 import type { Source, SourceContext } from "../source.js";
 import type { HostSourceConfig } from "./config.js";
 import { systemTemperatures, type TemperatureReader } from "./reader.js";
@@ -15,9 +16,6 @@ export function createHostSource(cfg: HostSourceConfig, ctx: SourceContext, deps
   const read = deps.read ?? systemTemperatures;
   const prefix = cfg.sensorPrefix ?? ctx.agentId;
   const log = ctx.log;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
   /** Whether the last poll found any temperature; undefined before the first. */
   let available: boolean | undefined;
 
@@ -42,7 +40,7 @@ export function createHostSource(cfg: HostSourceConfig, ctx: SourceContext, deps
     return readings;
   }
 
-  async function poll(): Promise<void> {
+  async function poll(): Promise<Reading[]> {
     let readings: Reading[];
     try {
       readings = collect(await read());
@@ -52,7 +50,7 @@ export function createHostSource(cfg: HostSourceConfig, ctx: SourceContext, deps
         { source: cfg.id, err: String(err) },
         "host temperature read failed",
       );
-      return;
+      return [];
     }
     const now = readings.length > 0;
     if (now !== available) {
@@ -60,39 +58,8 @@ export function createHostSource(cfg: HostSourceConfig, ctx: SourceContext, deps
       else log.warn("this machine exposes no temperature sensors (VM or container?); polling on quietly");
       available = now;
     }
-    if (!now) return;
-    try {
-      await ctx.ingest.submit(cfg.id, readings);
-    } catch (err) {
-      ctx.telemetry.warnLimited(
-        `host:${cfg.id}:submit`,
-        { source: cfg.id, err: String(err) },
-        "ingest failed",
-      );
-    }
+    return readings;
   }
 
-  function loop(): void {
-    running = poll()
-      .catch((err: unknown) => log.error({ err: String(err) }, "poll failed"))
-      .finally(() => {
-        running = undefined;
-        if (!stopped) timer = setTimeout(loop, cfg.intervalMs);
-      });
-  }
-
-  return {
-    id: cfg.id,
-    type: "host",
-    async start() {
-      loop();
-      await running;
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return pollingSource(cfg.id, "host", cfg.intervalMs, ctx, poll);
 }

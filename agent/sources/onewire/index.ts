@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Reading } from "../../record/record.js";
+import { pollingSource } from "../polling.js";
 import type { Source, SourceContext } from "../source.js";
 import type { OnewireSourceConfig } from "./config.js";
 import { parseW1Slave, THERMOMETER_FOLDER } from "./w1slave.js";
@@ -12,9 +13,6 @@ import { parseW1Slave, THERMOMETER_FOLDER } from "./w1slave.js";
  */
 export function createOnewireSource(cfg: OnewireSourceConfig, ctx: SourceContext): Source {
   const log = ctx.log.child({ folder: cfg.folder });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
   let busState: string | undefined;
 
   function setBusState(state: string, fields: Record<string, unknown>, msg: string, warn: boolean): void {
@@ -44,7 +42,7 @@ export function createOnewireSource(cfg: OnewireSourceConfig, ctx: SourceContext
     return { sensor: cfg.names[device] ?? device, temperature: res.celsius };
   }
 
-  async function poll(): Promise<void> {
+  async function poll(): Promise<Reading[]> {
     let devices: string[];
     try {
       devices = (await readdir(cfg.folder)).filter((d) => THERMOMETER_FOLDER.test(d)).sort();
@@ -56,47 +54,15 @@ export function createOnewireSource(cfg: OnewireSourceConfig, ctx: SourceContext
         "1-Wire folder unreadable (w1-gpio overlay loaded?); retrying",
         true,
       );
-      return;
+      return [];
     }
     if (devices.length === 0) {
       setBusState("empty", {}, "no 1-Wire thermometers found; retrying", true);
-      return;
+      return [];
     }
     setBusState(`probes:${devices.join(",")}`, { probes: devices }, "1-Wire thermometers found", false);
-    const readings = (await Promise.all(devices.map(readProbe))).filter((r): r is Reading => r !== undefined);
-    if (readings.length === 0) return;
-    try {
-      await ctx.ingest.submit(cfg.id, readings);
-    } catch (err) {
-      ctx.telemetry.warnLimited(
-        `onewire:${cfg.id}:submit`,
-        { source: cfg.id, err: String(err) },
-        "ingest failed",
-      );
-    }
+    return (await Promise.all(devices.map(readProbe))).filter((r): r is Reading => r !== undefined);
   }
 
-  function loop(): void {
-    running = poll()
-      .catch((err: unknown) => log.error({ err: String(err) }, "poll failed"))
-      .finally(() => {
-        running = undefined;
-        if (!stopped) timer = setTimeout(loop, cfg.intervalMs);
-      });
-  }
-
-  return {
-    id: cfg.id,
-    type: "onewire",
-    async start() {
-      loop();
-      await running;
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return pollingSource(cfg.id, "onewire", cfg.intervalMs, ctx, poll);
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { duration, sinkCommon } from "../../config/common.js";
+import { tlsFilesSchema } from "../../config/tls.js";
 
 export const httpSinkSchema = z.strictObject({
   type: z.literal("http"),
@@ -17,15 +18,6 @@ export const httpSinkSchema = z.strictObject({
   gzip: z.boolean().default(false),
   /** A request with no complete response by then fails (retryable). */
   timeoutMs: duration().default(30_000),
-  tls: z
-    .strictObject({
-      /** PEM file of the CA(s) to trust instead of the system ones. */
-      caFile: z.string().optional(),
-      /** PEM client certificate and key, for mutual TLS. */
-      certFile: z.string().optional(),
-      keyFile: z.string().optional(),
-      rejectUnauthorized: z.boolean().default(true),
-    })
-    .optional(),
+  tls: tlsFilesSchema.optional(),
 });
 export type HttpSinkConfig = z.infer<typeof httpSinkSchema>;

@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { promisify } from "node:util";
 import { gzip as gzipCb } from "node:zlib";
+import { loadTls } from "../../config/tls.js";
 import type { OutRecord } from "../../record/record.js";
 import { type Sink, type SinkContext, SinkError, type WriteResult } from "../sink.js";
 import type { HttpSinkConfig } from "./config.js";
@@ -28,10 +28,7 @@ export function createHttpSink(cfg: HttpSinkConfig, _ctx: SinkContext): Sink {
   const agent = isHttps
     ? new https.Agent({
         keepAlive: true,
-        ca: tls?.caFile ? readFileSync(tls.caFile) : undefined,
-        cert: tls?.certFile ? readFileSync(tls.certFile) : undefined,
-        key: tls?.keyFile ? readFileSync(tls.keyFile) : undefined,
-        rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+        ...loadTls(tls),
       })
     : new http.Agent({ keepAlive: true });
   let closed = false;

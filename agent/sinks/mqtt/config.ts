@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { duration, posInt, sinkCommon } from "../../config/common.js";
+import { tlsFilesSchema } from "../../config/tls.js";
 import { TOPIC_FIELDS } from "./topic.js";
 
 export const mqttSinkSchema = z.strictObject({
@@ -39,14 +40,6 @@ export const mqttSinkSchema = z.strictObject({
       maxMs: posInt().default(60_000),
     })
     .prefault({}),
-  tls: z
-    .strictObject({
-      /** PEM files; AWS IoT Core: AmazonRootCA1.pem, the device certificate and its private key. */
-      caFile: z.string().optional(),
-      certFile: z.string().optional(),
-      keyFile: z.string().optional(),
-      rejectUnauthorized: z.boolean().default(true),
-    })
-    .optional(),
+  tls: tlsFilesSchema.optional(),
 });
 export type MqttSinkConfig = z.infer<typeof mqttSinkSchema>;

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import type { IClientOptions } from "mqtt";
+import { loadTls } from "../../config/tls.js";
 import type { OutRecord } from "../../record/record.js";
 import { type Sink, type SinkContext, SinkError, type WriteResult } from "../sink.js";
 import type { MqttSinkConfig } from "./config.js";
@@ -23,10 +23,7 @@ export function createMqttSink(cfg: MqttSinkConfig, ctx: SinkContext, opt: MqttS
     password: cfg.password,
     keepalive: cfg.keepaliveSec,
     connectTimeout: cfg.connectTimeoutMs,
-    ca: tls?.caFile ? readFileSync(tls.caFile) : undefined,
-    cert: tls?.certFile ? readFileSync(tls.certFile) : undefined,
-    key: tls?.keyFile ? readFileSync(tls.keyFile) : undefined,
-    rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+    ...loadTls(tls),
   };
   const up = new Upstream({
     url: cfg.url,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { duration, id, posInt } from "../../config/common.js";
+import { tlsFilesSchema } from "../../config/tls.js";
 import { parserSchema } from "../../parse/types.js";
 
 export const mqttSourceSchema = z.strictObject({
@@ -23,18 +24,7 @@ export const mqttSourceSchema = z.strictObject({
   username: z.string().min(1).optional(),
   password: z.string().optional(),
   /** PEM file paths: the CA to trust, and a client certificate and key (e.g. AWS IoT Core). */
-  tls: z
-    .strictObject({
-      caFile: z.string().min(1).optional(),
-      certFile: z.string().min(1).optional(),
-      keyFile: z.string().min(1).optional(),
-      rejectUnauthorized: z.boolean().default(true),
-    })
-    .refine(
-      (t) => (t.certFile === undefined) === (t.keyFile === undefined),
-      "expected both certFile and keyFile, or neither",
-    )
-    .optional(),
+  tls: tlsFilesSchema.optional(),
   protocolVersion: z
     .union([z.literal(4), z.literal(5)], { error: "expected 4 (MQTT 3.1.1) or 5" })
     .default(4),

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { backoffDelay } from "../../backoff.js";
+import { loadTls } from "../../config/tls.js";
 import type { Logger } from "../../telemetry/logger.js";
 import { ACK_LATER, deferredAcker } from "./acks.js";
 import type { MqttSourceConfig } from "./config.js";
@@ -199,12 +199,7 @@ export class MqttConnection {
       if (!c.clean)
         opts.properties.sessionExpiryInterval = Math.min(0xffffffff, Math.floor(c.sessionExpiryMs / 1000));
     }
-    if (c.tls) {
-      if (c.tls.caFile) opts.ca = readFileSync(c.tls.caFile);
-      if (c.tls.certFile) opts.cert = readFileSync(c.tls.certFile);
-      if (c.tls.keyFile) opts.key = readFileSync(c.tls.keyFile);
-      opts.rejectUnauthorized = c.tls.rejectUnauthorized;
-    }
+    if (c.tls) Object.assign(opts, loadTls(c.tls));
     return opts;
   }
 }

@@ -1,7 +1,10 @@
 import { aggregateId } from "../../record/ids.js";
 import { type CanonicalRecord, decodeRecord, encodeRecord, type OutRecord } from "../../record/record.js";
 import type { Transform } from "../transform.js";
+import { FutureGuard, MAX_CALL_GAP_MS, SteppedClock } from "./clock.js";
 import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
+
+export { MAX_FUTURE_MS } from "./clock.js";
 
 /**
  * Tumbling windows per sensor on event time (`tsMs`), DESIGN §6.
@@ -11,15 +14,21 @@ import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
  * not on the wall clock, matters during a backlog replay after an outage: hours of old records
  * stream through in seconds and must fill their windows, not arrive "late" into closed ones.
  * Only `flush(now)`, called when the spool is idle (nothing left to read), uses the wall clock,
- * so a sensor that went silent still gets its last window out: it advances the watermark to
- * `now - skew`, where skew = rx - ts of the sensor's newest record, so a device whose clock runs
- * behind is not closed early.
+ * so a sensor that went silent still gets its last window out: it advances the watermark to the
+ * sensor's newest ts plus the time elapsed since that record was received. Elapsed time is not
+ * `now - rx`: NTP may have stepped the wall clock since, and a forward step would close the open
+ * windows early and drop the next hours of readings as late. It is summed from the gaps between
+ * the calls' `now`, each clamped to [0, MAX_CALL_GAP_MS] (SteppedClock): the shipper calls about
+ * once a second, so a bigger gap is a step and counts only as the clamp. Device clock skew drops
+ * out (event time advances as fast as elapsed time, whatever the device's offset). Without a
+ * clock reading before the record (process called with now 0), `now - rx` is trusted once.
  *
  * Late records: a record whose window already closed (end + allowedLatenessMs <= watermark) is
  * not merged into an already-shipped aggregate; it is dropped and counted: `dropped` (per call,
  * for the pipeline's drop counter, like the filter's) and `lateTotal` (since start). Records
  * whose body is not a record with a finite temperature, or whose event time is more than a day
- * ahead of its receive time (MAX_FUTURE_MS), are dropped and counted the same way.
+ * ahead of its receive time (MAX_FUTURE_MS) without another clock vouching for it (FutureGuard:
+ * the agent's own clock may be the wrong one), are dropped and counted the same way.
  *
  * Crash safety: `heldSeq()` is the lowest seq the sink cursor must not pass. It is the lowest
  * seq of any open window, lowered further to the first seq of any already-emitted window that
@@ -28,12 +37,6 @@ import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
  * Known limit: a late record dropped after a wall-clock close may, after a crash, land in a
  * recomputed window instead; it carries the same id, and consumers keep the first copy.
  */
-
-/**
- * A device clock this far ahead of the agent's is broken: one such reading would push the
- * sensor's watermark into the future and make every later reading "late".
- */
-export const MAX_FUTURE_MS = 24 * 3_600_000;
 
 export interface AggregateOptions {
   windowMs: number;
@@ -54,8 +57,11 @@ interface Window {
 interface SensorState {
   /** Highest event time seen (or estimated when idle); -Infinity before the first record. */
   watermark: number;
-  /** rx - ts of the record that set the watermark, for the idle estimate. */
-  skewMs: number;
+  /** Highest event time seen in a record, and that record's rx. */
+  maxTs: number;
+  maxRx: number;
+  /** clock.elapsed when the maxTs record was received; undefined until the clock is known. */
+  seenAt: number | undefined;
   /** Open windows by start. */
   open: Map<number, Window>;
 }
@@ -67,6 +73,8 @@ export class AggregateTransform implements Transform {
   private readonly sensors = new Map<string, SensorState>();
   /** Emitted windows whose seq range may still straddle heldSeq. */
   private emitted: { minSeq: number; maxSeq: number }[] = [];
+  private readonly clock = new SteppedClock();
+  private readonly future = new FutureGuard();
 
   constructor(
     private readonly agentId: string,
@@ -75,19 +83,23 @@ export class AggregateTransform implements Transform {
     if (!(opt.windowMs > 0)) throw new Error("aggregate: windowMs must be positive");
   }
 
-  process(batch: readonly OutRecord[], _nowMs = 0): OutRecord[] {
+  process(batch: readonly OutRecord[], nowMs = 0): OutRecord[] {
     this.dropped = 0;
+    this.clock.tick(nowMs);
     const out: OutRecord[] = [];
-    for (const r of batch) this.add(r, out);
+    for (const r of batch) this.add(r, out, nowMs);
     return out;
   }
 
   flush(nowMs: number): OutRecord[] {
     this.dropped = 0;
+    if (!this.clock.tick(nowMs)) return [];
     const out: OutRecord[] = [];
     for (const [sensor, st] of this.sensors) {
       if (st.open.size === 0) continue;
-      st.watermark = Math.max(st.watermark, nowMs - st.skewMs);
+      // Processed without a clock: the one reading to go by is now - rx.
+      st.seenAt ??= this.clock.elapsed - Math.max(0, nowMs - st.maxRx);
+      st.watermark = Math.max(st.watermark, st.maxTs + (this.clock.elapsed - st.seenAt));
       this.closeDue(sensor, st, out);
     }
     return out;
@@ -114,7 +126,7 @@ export class AggregateTransform implements Transform {
     return held;
   }
 
-  private add(r: OutRecord, out: OutRecord[]): void {
+  private add(r: OutRecord, out: OutRecord[], nowMs: number): void {
     let rec: CanonicalRecord;
     try {
       rec = decodeRecord(r.body);
@@ -126,14 +138,20 @@ export class AggregateTransform implements Transform {
       typeof rec.temperature !== "number" ||
       !Number.isFinite(rec.temperature) ||
       !Number.isFinite(r.tsMs) ||
-      r.tsMs > r.rxMs + MAX_FUTURE_MS
+      !this.future.admit(r.sensor, r.tsMs, r.rxMs)
     ) {
       this.dropped++;
       return;
     }
     let st = this.sensors.get(r.sensor);
     if (!st) {
-      st = { watermark: Number.NEGATIVE_INFINITY, skewMs: 0, open: new Map() };
+      st = {
+        watermark: Number.NEGATIVE_INFINITY,
+        maxTs: Number.NEGATIVE_INFINITY,
+        maxRx: 0,
+        seenAt: undefined,
+        open: new Map(),
+      };
       this.sensors.set(r.sensor, st);
     }
     const { windowMs, allowedLatenessMs } = this.opt;
@@ -163,9 +181,16 @@ export class AggregateTransform implements Transform {
     addValue(w.temperature, rec.temperature, r.tsMs);
     if (typeof rec.humidity === "number" && Number.isFinite(rec.humidity))
       addValue(w.humidity, rec.humidity, r.tsMs);
+    if (r.tsMs > st.maxTs) {
+      st.maxTs = r.tsMs;
+      st.maxRx = r.rxMs;
+      // How long ago it was received; a lag beyond the clamp may be a step between ingest and now.
+      st.seenAt = this.clock.known
+        ? this.clock.elapsed - Math.min(Math.max(0, nowMs - r.rxMs), MAX_CALL_GAP_MS)
+        : undefined;
+    }
     if (r.tsMs > st.watermark) {
       st.watermark = r.tsMs;
-      st.skewMs = r.rxMs - r.tsMs;
       this.closeDue(r.sensor, st, out);
     }
   }

@@ -74,7 +74,10 @@ describe("aggregate idle close under wall-clock steps", () => {
       fc.property(
         fc.array(fc.tuple(fc.integer({ min: 1, max: 30_000 }), step, step), { minLength: 1, maxLength: 60 }),
         // The first reading needs a clock to judge it by: an unset one (1970) or about the right one.
-        fc.oneof(fc.integer({ min: 1, max: 365 * DAY }), fc.integer({ min: T0 - 3_600_000, max: T0 + 365 * DAY })),
+        fc.oneof(
+          fc.integer({ min: 1, max: 365 * DAY }),
+          fc.integer({ min: T0 - 3_600_000, max: T0 + 365 * DAY }),
+        ),
         (steps, boot) => {
           const t = new AggregateTransform("pi", {
             windowMs: W,

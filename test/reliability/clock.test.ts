@@ -119,11 +119,8 @@ describe("aggregate windows under clock steps (clock injected into flush)", () =
   });
 
   /*
-   * KNOWN BUG (reported to the lead; aggregate.ts is not this suite's): flush(now) moves the
-   * watermark to now - skew, with skew = rx - ts learnt before the step, so a forward step while
-   * idle throws the watermark 6 h past event time: the open windows close early and the next
-   * 6 h of readings count as late and are dropped. `it.fails` keeps the suite green and turns red
-   * once fixed, so whoever fixes it swaps it back to `it`.
+   * Idle closing advances a silent sensor's event time by elapsed time between calls, each gap
+   * capped at 10 s, so a forward step while idle closes windows at most 10 s early.
    */
   it("a stale boot clock (fake-hwclock, 6 h behind), then the NTP step forward while idle", () => {
     const D0 = Date.UTC(2026, 10, 22, 1, 0, 0);
@@ -138,8 +135,8 @@ describe("aggregate windows under clock steps (clock injected into flush)", () =
   });
 
   /*
-   * KNOWN BUG (reported): MAX_FUTURE_MS drops every reading whose device time is more than a day
-   * ahead of rx, i.e. everything from devices with a correct clock until the Pi's NTP sync.
+   * Readings far ahead of the agent's clock are kept when other clocks back them up (see the
+   * transforms README), so devices on the right time are not dropped before the Pi's NTP sync.
    */
   it("an RTC-less boot in 1970 with devices on the right time, then the NTP step forward", () => {
     const D0 = Date.UTC(2026, 10, 22, 1, 0, 0);

@@ -73,8 +73,7 @@ export class ConsumerStore {
 
   checkpoint(stream: string, shardId: string): Checkpoint | undefined {
     const row = this.selectCheckpoint.get(stream, shardId) as
-      | { sequenceNumber: string | null; ended: number }
-      | undefined;
+      { sequenceNumber: string | null; ended: number } | undefined;
     return row ? { sequenceNumber: row.sequenceNumber, ended: row.ended === 1 } : undefined;
   }
 

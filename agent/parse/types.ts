@@ -26,8 +26,7 @@ export const REJECT_REASONS = [
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type ParseResult =
-  | { ok: true; readings: Reading[] }
-  | { ok: false; reason: RejectReason; detail: string };
+  { ok: true; readings: Reading[] } | { ok: false; reason: RejectReason; detail: string };
 
 export interface ParseContext {
   /** MQTT topic, matched against the source's topic template for `{vars}`. */

@@ -91,7 +91,7 @@ export function toSensor(v: unknown, field: string): Value<string> {
       reason: "bad-format",
       detail: `${field}: longer than ${MAX_SENSOR_LENGTH} characters`,
     };
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (/[\u0000-\u001f\u007f]/.test(s))
     return { ok: false, reason: "bad-format", detail: `${field}: control characters in sensor id` };
   return { ok: true, value: s };

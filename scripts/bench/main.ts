@@ -79,7 +79,8 @@ async function main(): Promise<void> {
   }
   clearInterval(sampler);
   const header = `edgespool bench ${quick ? "--quick " : ""}— ${new Date().toISOString()} — node ${process.version}, ${(
-    (Date.now() - started) / 1000
+    (Date.now() - started) /
+    1000
   ).toFixed(0)} s, peak RSS of the bench process ${(peak / 2 ** 20).toFixed(0)} MiB`;
   process.stdout.write(`${header}\n\n${renderTable(rows)}\n`);
 }

@@ -134,7 +134,7 @@ export const run: Bench = async ({ quick }) => {
     let peakPaging = process.memoryUsage().rss;
     let seen = 0;
     const tRead = performance.now();
-    for (let seq = again.cursor("bench"); ; ) {
+    for (let seq = again.cursor("bench"); ;) {
       const page = again.read(seq, 500, 1024 * 1024);
       if (page.length === 0) break;
       seen += page.length;

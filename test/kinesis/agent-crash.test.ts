@@ -90,7 +90,7 @@ describe.skipIf(!existsSync(CLI))("kinesis: agent killed mid-shipping", () => {
     const loops = clients.map(async (mc, i) => {
       const sensor = `room${i}/t${i}`;
       let inflight = 0;
-      for (let seq = 0; publishing; ) {
+      for (let seq = 0; publishing;) {
         if (inflight >= 32 || !mc.connected) {
           await new Promise((r) => setTimeout(r, 5));
           continue;

@@ -59,7 +59,7 @@ describe("spool files", () => {
     for (let i = 0; i < 50; i++) spool.append(batch(i * 1000, 1000, 900));
     const full = spool.stats();
     expect(full.fileBytes).toBeGreaterThan(50 * 1024 * 1024);
-    for (let seq = 0; seq < full.lastSeq; ) {
+    for (let seq = 0; seq < full.lastSeq;) {
       const page = spool.read(seq, 5000);
       seq = page.at(-1)!.seq;
       spool.ack("a", seq, page.length);

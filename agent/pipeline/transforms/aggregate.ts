@@ -113,7 +113,7 @@ export class AggregateTransform implements Transform {
       return undefined;
     }
     // Lowering held can make another emitted window straddle it: repeat until stable.
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const e of this.emitted)
         if (e.minSeq < held && e.maxSeq >= held) {

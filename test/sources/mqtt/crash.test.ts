@@ -103,7 +103,7 @@ describe.skipIf(!haveMosquitto)("mqtt source: SIGKILL the agent mid-stream", () 
     // Let the agent drain Mosquitto's queue for it (watching the spool read-only, as
     // `edgespool status` does), then stop it cleanly and read the spool.
     let last = -1;
-    for (let stable = 0, until = Date.now() + 30_000; stable < 6 && Date.now() < until; ) {
+    for (let stable = 0, until = Date.now() + 30_000; stable < 6 && Date.now() < until;) {
       await new Promise((r) => setTimeout(r, 250));
       const n = readSpoolStats(cfg.dataDir).records;
       stable = n === last ? stable + 1 : 0;

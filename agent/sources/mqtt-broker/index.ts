@@ -138,12 +138,12 @@ class BrokerSource implements MqttBrokerSource {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       throw err;
     }
-    server.on("error", (err) => ctx.log.error({ err, source: cfg.id }, "mqtt broker server error"));
+    server.on("error", (err) => ctx.log.error({ err }, "mqtt broker server error"));
     this.broker = broker;
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
     ctx.log.info(
-      { source: cfg.id, host: cfg.host, port: this.boundPort, tls: cfg.tls !== undefined },
+      { host: cfg.host, port: this.boundPort, tls: cfg.tls !== undefined },
       "mqtt broker listening",
     );
   }
@@ -161,7 +161,7 @@ class BrokerSource implements MqttBrokerSource {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     await closed;
-    this.ctx.log.info({ source: this.cfg.id }, "mqtt broker stopped");
+    this.ctx.log.info("mqtt broker stopped");
   }
 }
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { gunzipSync } from "node:zlib";
+import { closeCutting, listenLoopback } from "./reliability-proxy.js";
 
 /**
  * A real node:http upstream for the http sink, with the faults the torture tests need: it can be
@@ -45,12 +46,8 @@ export class NdjsonReceiver {
       this.sockets.add(s);
       s.once("close", () => this.sockets.delete(s));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => resolve());
-    });
+    this.boundPort = await listenLoopback(server, port);
     this.server = server;
-    this.boundPort = (server.address() as { port: number }).port;
     return this.boundPort;
   }
 
@@ -58,10 +55,7 @@ export class NdjsonReceiver {
   async stop(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    const closed = new Promise<void>((r) => s.close(() => r()));
-    for (const sock of this.sockets) sock.destroy();
-    await closed;
+    await closeCutting(s, this.sockets);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -29,20 +29,33 @@ export class OutageProxy {
       }
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as { port: number }).port;
+    this.port = await listenLoopback(server, this.port);
     this.server = server;
   }
 
   async down(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    const closed = new Promise<void>((r) => s.close(() => r()));
-    for (const sock of this.sockets) sock.destroy();
-    await closed;
+    await closeCutting(s, this.sockets);
   }
+}
+
+/** Listens on 127.0.0.1:`port` (0: a free one) and returns the port actually bound. */
+export async function listenLoopback(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return (server.address() as { port: number }).port;
+}
+
+/**
+ * Closes `server` and destroys its open sockets at once: clients see the endpoint vanish
+ * mid-request instead of a graceful drain, which is the outage the tests inject.
+ */
+export async function closeCutting(server: Server | undefined, sockets: ReadonlySet<Socket>): Promise<void> {
+  if (!server) return;
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  for (const sock of sockets) sock.destroy();
+  await closed;
 }

@@ -132,16 +132,7 @@ async function backlog(url: string, clientId: string, total: number): Promise<vo
   const sub = await mqtt.connectAsync(url, { clientId, clean: false, reconnectPeriod: 0 });
   await sub.subscribeAsync("bench/#", { qos: 1 });
   await sub.endAsync();
-  const pub = await mqtt.connectAsync(url, { clientId: `${clientId}-pub`, reconnectPeriod: 0 });
-  let next = 0;
-  const lane = async () => {
-    while (next < total) {
-      const i = next++;
-      await pub.publishAsync(`bench/${i % 64}`, line(i), { qos: 1 });
-    }
-  };
-  await Promise.all(Array.from({ length: 200 }, lane));
-  await pub.endAsync();
+  await publishLines(url, `${clientId}-pub`, total);
 }
 
 async function mqttRates(total: number): Promise<{ relay: number; source: number; rss: number }> {
@@ -198,7 +189,12 @@ async function mqttRates(total: number): Promise<{ relay: number; source: number
 
 /** Publishes a backlog for the agent's session (created by its first start). */
 async function backlogFor(url: string, total: number): Promise<void> {
-  const pub = await mqtt.connectAsync(url, { clientId: "agent-feeder", reconnectPeriod: 0 });
+  await publishLines(url, "agent-feeder", total);
+}
+
+/** Publishes lines 0..total-1 at QoS1 from one client, 200 in flight; resolves when all are PUBACKed. */
+async function publishLines(url: string, clientId: string, total: number): Promise<void> {
+  const pub = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0 });
   let next = 0;
   const lane = async () => {
     while (next < total) {

@@ -3,13 +3,13 @@ import { type AddressInfo, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Aedes } from "aedes";
-import mqtt, { type MqttClient } from "mqtt";
 import { createIngest } from "../../agent/pipeline/ingest.js";
 import { mqttBrokerSourceSchema } from "../../agent/sources/mqtt-broker/config.js";
 import { createMqttBrokerSource } from "../../agent/sources/mqtt-broker/index.js";
 import { openSpool } from "../../agent/spool/index.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { connectPublishers, publishWindowed } from "../../test/helpers/mqtt-publisher.js";
 import type { Bench } from "./types.js";
 
 /**
@@ -30,31 +30,6 @@ function payload(i: number): string {
     humidity: 40 + (i % 30),
     ts: T0 + i * 10,
   });
-}
-
-async function connectAll(port: number, n: number, name: string): Promise<MqttClient[]> {
-  return Promise.all(
-    Array.from({ length: n }, (_, k) =>
-      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `${name}-${k}`, reconnectPeriod: 0 }, false),
-    ),
-  );
-}
-
-/** Each publisher keeps WINDOW QoS1 messages in flight until it has sent its share. */
-async function publishAll(clients: MqttClient[], total: number): Promise<void> {
-  const per = Math.ceil(total / clients.length);
-  await Promise.all(
-    clients.map(async (c, k) => {
-      let next = 0;
-      const lane = async () => {
-        while (next < per) {
-          const i = k * per + next++;
-          await c.publishAsync("bench/t", payload(i), { qos: 1 });
-        }
-      };
-      await Promise.all(Array.from({ length: WINDOW }, lane));
-    }),
-  );
 }
 
 interface Rate {
@@ -95,11 +70,11 @@ async function durableRate(total: number): Promise<Rate & { peakRss: number; sto
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 50);
-  const clients = await connectAll(src.port, PUBLISHERS, "pub");
+  const clients = await connectPublishers(src.port, PUBLISHERS, "pub");
   try {
     const t = performance.now();
     const cpu = process.cpuUsage();
-    await publishAll(clients, total);
+    await publishWindowed(clients, total, WINDOW, "bench/t", payload);
     const secs = (performance.now() - t) / 1000;
     return {
       rate: total / secs,
@@ -123,8 +98,8 @@ async function relayRate(total: number): Promise<Rate> {
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
-  const [sub] = await connectAll(port, 1, "sub");
-  const publishers = await connectAll(port, PUBLISHERS, "pub");
+  const [sub] = await connectPublishers(port, 1, "sub");
+  const publishers = await connectPublishers(port, PUBLISHERS, "pub");
   try {
     await sub!.subscribeAsync("bench/#", { qos: 1 });
     let received = 0;
@@ -135,7 +110,7 @@ async function relayRate(total: number): Promise<Rate> {
     );
     const t = performance.now();
     const cpu = process.cpuUsage();
-    await publishAll(publishers, total);
+    await publishWindowed(publishers, total, WINDOW, "bench/t", payload);
     await all;
     return { rate: total / ((performance.now() - t) / 1000), perCpu: total / cpuSeconds(cpu) };
   } finally {

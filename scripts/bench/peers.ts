@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import mqtt, { type MqttClient } from "mqtt";
+import mqtt from "mqtt";
 import { freePort, killHard, spawnAgent, tempDir, waitForPort } from "../../test/helpers/agent-process.js";
 import {
   type BridgeOutcome,
@@ -8,6 +8,7 @@ import {
   MOSQUITTO,
   MosquittoProcess,
 } from "../../test/helpers/reliability-bridge.js";
+import { connectPublishers, publishWindowed } from "../../test/helpers/mqtt-publisher.js";
 import { RssSampler } from "../../test/helpers/reliability-proc.js";
 import type { Bench, BenchRow } from "./types.js";
 
@@ -35,34 +36,12 @@ function payload(i: number): string {
   });
 }
 
-async function publishers(port: number, name: string): Promise<MqttClient[]> {
-  return Promise.all(
-    Array.from({ length: PUBLISHERS }, (_, k) =>
-      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `${name}-${k}`, reconnectPeriod: 0 }, false),
-    ),
-  );
-}
-
-/** Each publisher keeps WINDOW QoS1 messages in flight; resolves when all are PUBACKed. */
-async function publishAll(clients: MqttClient[], total: number): Promise<void> {
-  const per = Math.ceil(total / clients.length);
-  await Promise.all(
-    clients.map(async (c, k) => {
-      let next = 0;
-      const lane = async () => {
-        while (next < per) await c.publishAsync("sensors/bench", payload(k * per + next++), { qos: 1 });
-      };
-      await Promise.all(Array.from({ length: WINDOW }, lane));
-    }),
-  );
-}
-
 async function mosquittoRelayRate(total: number): Promise<number> {
   const port = await freePort();
   const m = new MosquittoProcess(tempDir("edgespool-bench-mosq-"), port, ["max_inflight_messages 0"]);
   await m.start();
   const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: "sub", reconnectPeriod: 0 });
-  const pubs = await publishers(port, "pub");
+  const pubs = await connectPublishers(port, PUBLISHERS, "pub");
   try {
     await sub.subscribeAsync("sensors/#", { qos: 1 });
     const expected = Math.ceil(total / PUBLISHERS) * PUBLISHERS;
@@ -73,7 +52,7 @@ async function mosquittoRelayRate(total: number): Promise<number> {
       }),
     );
     const t = performance.now();
-    await publishAll(pubs, total);
+    await publishWindowed(pubs, total, WINDOW, "sensors/bench", payload);
     await all;
     return expected / ((performance.now() - t) / 1000);
   } finally {
@@ -96,9 +75,9 @@ async function edgespoolIngestRate(total: number): Promise<{ rate: number; peakR
   try {
     await waitForPort(port, 30_000);
     const rss = new RssSampler(agent.child.pid!, 100);
-    const pubs = await publishers(port, "pub");
+    const pubs = await connectPublishers(port, PUBLISHERS, "pub");
     const t = performance.now();
-    await publishAll(pubs, total);
+    await publishWindowed(pubs, total, WINDOW, "sensors/bench", payload);
     const secs = (performance.now() - t) / 1000;
     rss.stop();
     await Promise.all(pubs.map((c) => c.endAsync(true)));

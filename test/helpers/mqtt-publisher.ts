@@ -74,3 +74,35 @@ export class QosPublisher {
     await Promise.all(this.clients.map((c) => c.endAsync(true).catch(() => {})));
   }
 }
+
+/** Connects `n` publishers (`${name}-0`…) to the loopback broker on `port`, with no reconnect. */
+export async function connectPublishers(port: number, n: number, name: string): Promise<MqttClient[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, k) =>
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `${name}-${k}`, reconnectPeriod: 0 }, false),
+    ),
+  );
+}
+
+/**
+ * Each client keeps `window` QoS1 messages in flight until it has sent its share of `total`
+ * (client k sends messages k·share … k·share+share-1); resolves when all are PUBACKed.
+ */
+export async function publishWindowed(
+  clients: readonly MqttClient[],
+  total: number,
+  window: number,
+  topic: string,
+  payload: (i: number) => string,
+): Promise<void> {
+  const per = Math.ceil(total / clients.length);
+  await Promise.all(
+    clients.map(async (c, k) => {
+      let next = 0;
+      const lane = async () => {
+        while (next < per) await c.publishAsync(topic, payload(k * per + next++), { qos: 1 });
+      };
+      await Promise.all(Array.from({ length: window }, lane));
+    }),
+  );
+}

@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import { sinkSchemas } from "../../agent/plugins.js";
 import { type AgentProcess, killHard, spawnAgent, waitForPort } from "./agent-process.js";
+import type { NdjsonReceiver } from "./reliability-http.js";
+import type { FleetLoad } from "./reliability-load.js";
 
 /** Config pieces shared by the torture tests; each test adds its own sinks and spool settings. */
 
@@ -64,4 +66,18 @@ export async function startAgentProcess(dir: string, config: unknown, port: numb
     throw new Error(`${(err as Error).message}; agent stderr:\n${p.stderr().slice(-3000)}`);
   }
   return p;
+}
+
+/**
+ * The torture tests' teardown, in the order that keeps it quiet: the load stops first (no
+ * publishes into a dying broker), then the agent is SIGKILLed, then the upstream goes.
+ */
+export async function stopTorture(parts: {
+  load?: FleetLoad | undefined;
+  agent?: AgentProcess | undefined;
+  receiver?: NdjsonReceiver | undefined;
+}): Promise<void> {
+  await parts.load?.stop(0);
+  if (parts.agent) await killHard(parts.agent);
+  await parts.receiver?.stop();
 }

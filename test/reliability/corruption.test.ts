@@ -4,8 +4,14 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
-import { agentConfig, brokerSource, fileSink, startAgentProcess } from "../helpers/reliability-agent.js";
+import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
+import {
+  agentConfig,
+  brokerSource,
+  fileSink,
+  startAgentProcess,
+  stopTorture,
+} from "../helpers/reliability-agent.js";
 import { checkDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 
@@ -18,8 +24,7 @@ import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 let agent: AgentProcess | undefined;
 let load: FleetLoad | undefined;
 afterEach(async () => {
-  await load?.stop(0);
-  if (agent) await killHard(agent);
+  await stopTorture({ load, agent });
   agent = load = undefined;
 });
 

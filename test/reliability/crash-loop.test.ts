@@ -10,6 +10,7 @@ import {
   httpSink,
   SOAK,
   startAgentProcess,
+  stopTorture,
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
@@ -29,9 +30,7 @@ let agent: AgentProcess | undefined;
 let load: FleetLoad | undefined;
 let receiver: NdjsonReceiver | undefined;
 afterEach(async () => {
-  await load?.stop(0);
-  if (agent) await killHard(agent);
-  await receiver?.stop();
+  await stopTorture({ load, agent, receiver });
   agent = load = receiver = undefined;
 });
 

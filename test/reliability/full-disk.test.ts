@@ -10,6 +10,7 @@ import {
   fileSink,
   httpSink,
   startAgentProcess,
+  stopTorture,
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
@@ -36,9 +37,7 @@ let agent: AgentProcess | undefined;
 let load: FleetLoad | undefined;
 let receiver: NdjsonReceiver | undefined;
 afterEach(async () => {
-  await load?.stop(0);
-  if (agent) await killHard(agent);
-  await receiver?.stop();
+  await stopTorture({ load, agent, receiver });
   agent = load = receiver = undefined;
   for (const m of mounts.splice(0)) unmount(m);
 });

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
-import { agentConfig, brokerSource, SOAK, startAgentProcess } from "../helpers/reliability-agent.js";
+import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
+import {
+  agentConfig,
+  brokerSource,
+  SOAK,
+  startAgentProcess,
+  stopTorture,
+} from "../helpers/reliability-agent.js";
 import { checkDelivery, describeDelivery } from "../helpers/reliability-check.js";
 import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 import { metricSum, scrape } from "../helpers/reliability-proc.js";
@@ -28,8 +34,7 @@ let load: FleetLoad | undefined;
 let kinesis: Kinesalite | undefined;
 let proxy: OutageProxy | undefined;
 afterEach(async () => {
-  await load?.stop(0);
-  if (agent) await killHard(agent);
+  await stopTorture({ load, agent });
   await proxy?.down();
   await kinesis?.close();
   agent = load = kinesis = proxy = undefined;

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
+import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
@@ -9,6 +9,7 @@ import {
   httpSink,
   SOAK,
   startAgentProcess,
+  stopTorture,
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { haveChattr, setImmutable } from "../helpers/reliability-fs.js";
@@ -32,9 +33,7 @@ let receiver: NdjsonReceiver | undefined;
 let frozen: string | undefined;
 afterEach(async () => {
   if (frozen) setImmutable(frozen, false);
-  await load?.stop(0);
-  if (agent) await killHard(agent);
-  await receiver?.stop();
+  await stopTorture({ load, agent, receiver });
   agent = load = receiver = frozen = undefined;
 });
 

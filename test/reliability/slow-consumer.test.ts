@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
+import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
   httpSink,
   SOAK,
   startAgentProcess,
+  stopTorture,
 } from "../helpers/reliability-agent.js";
 import { checkDelivery, describeDelivery } from "../helpers/reliability-check.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
@@ -26,9 +27,7 @@ let agent: AgentProcess | undefined;
 let load: FleetLoad | undefined;
 let receiver: NdjsonReceiver | undefined;
 afterEach(async () => {
-  await load?.stop(0);
-  if (agent) await killHard(agent);
-  await receiver?.stop();
+  await stopTorture({ load, agent, receiver });
   agent = load = receiver = undefined;
 });
 

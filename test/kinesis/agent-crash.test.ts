@@ -13,10 +13,9 @@ import {
   waitForPort,
 } from "../helpers/agent-process.js";
 import {
-  CREDS,
-  client,
+  clientWithStream,
   consumedRows,
-  createStream,
+  CREDS,
   type Kinesalite,
   orderViolations,
   startKinesalite,
@@ -45,8 +44,7 @@ describe.skipIf(!existsSync(CLI))("kinesis: agent killed mid-shipping", () => {
   it(`loses nothing and stores each id once across ${KILLS} SIGKILLs`, async () => {
     k = await startKinesalite();
     dir = tempDir();
-    const c = client(k.endpoint);
-    await createStream(c, "crash", 2);
+    const c = await clientWithStream(k.endpoint, "crash", 2);
     const port = await freePort();
     const cfg = {
       agentId: "kinesis-crash",

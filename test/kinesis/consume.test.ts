@@ -6,10 +6,9 @@ import { consumeCommand } from "../../agent/consume/command.js";
 import { consumeStream } from "../../agent/consume/consumer.js";
 import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import {
-  CREDS,
-  client,
+  clientWithStream,
   consumedRows,
-  createStream,
+  CREDS,
   type Kinesalite,
   makeRecords,
   sinkConfig,
@@ -57,8 +56,7 @@ const opts = (stream: string, db: string) => ({
 describe("edgespool consume", () => {
   it("resumes from its per-shard checkpoints after a restart", async () => {
     const stream = "resume";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 2);
+    const c = await clientWithStream(k.endpoint, stream, 2);
     const db = join(dir, "c.db");
     await put(stream, makeRecords(500, 9));
     const first = await consumeStream(opts(stream, db));
@@ -75,8 +73,7 @@ describe("edgespool consume", () => {
 
   it("stores a record delivered twice once, and counts the duplicate", async () => {
     const stream = "twice";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     const batch = makeRecords(200, 4);
     await put(stream, batch);
     await put(stream, batch.slice(50, 150), { aggregation: false });
@@ -89,8 +86,7 @@ describe("edgespool consume", () => {
 
   it("--filter keeps only matching readings (the tutorial's temperature >= 35)", async () => {
     const stream = "hot";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 2);
+    const c = await clientWithStream(k.endpoint, stream, 2);
     const batch = makeRecords(400, 5);
     await put(stream, batch);
     const db = join(dir, "c.db");
@@ -107,8 +103,7 @@ describe("edgespool consume", () => {
 
   it("counts records that are not edgespool readings and keeps going", async () => {
     const stream = "junk";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     await c.send(
       new PutRecordsCommand({
         StreamName: stream,
@@ -132,8 +127,7 @@ describe("edgespool consume", () => {
 
   it("--from latest skips what was in the stream before the first start", async () => {
     const stream = "latest";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 2);
+    const c = await clientWithStream(k.endpoint, stream, 2);
     await put(stream, makeRecords(100, 3));
     const db = join(dir, "c.db");
     const ctl = new AbortController();
@@ -161,8 +155,7 @@ describe("edgespool consume", () => {
 
   it("the `consume` command reads the stream with --until-idle and prints its counts", async () => {
     const stream = "cli";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     await put(stream, makeRecords(40, 2));
     const db = join(dir, "c.db");
     const env = { ...process.env };

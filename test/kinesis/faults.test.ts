@@ -7,10 +7,9 @@ import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.js";
 import {
-  CREDS,
-  client,
+  clientWithStream,
   consumedRows,
-  createStream,
+  CREDS,
   type Kinesalite,
   makeRecords,
   orderViolations,
@@ -43,8 +42,7 @@ describe("kinesis sink under injected faults", () => {
     "throttling, 5xx and cut connections (aggregation=$aggregation): consume stores every id exactly once",
     async ({ aggregation, shards }) => {
       const stream = `faults-${aggregation}`;
-      const c = client(k.endpoint);
-      await createStream(c, stream, shards);
+      const c = await clientWithStream(k.endpoint, stream, shards);
       const ctx = sinkContext();
       const telemetry = new Telemetry(silentLogger());
       // Several aggregates per shard per batch, so a cut mid-write leaves part of the batch accepted.
@@ -85,8 +83,7 @@ describe("kinesis sink under injected faults", () => {
 
   it("a whole batch failing with nothing accepted is a retryable SinkError", async () => {
     const stream = "all-fail";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     proxy.faults.serverError = 1;
     const sink = createKinesisSink(sinkConfig(stream, proxy.endpoint), sinkContext());
     await sink.start();
@@ -100,8 +97,7 @@ describe("kinesis sink under injected faults", () => {
 
   it("entries failing every attempt come back as retry, with the rest of their shard", async () => {
     const stream = "stubborn";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     proxy.faults.entryFailure = 1;
     proxy.faults.serverError = 0;
     proxy.faults.cutAfterAccept = 0;

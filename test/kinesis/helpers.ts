@@ -69,6 +69,17 @@ export async function createStream(c: KinesisClient, stream: string, shards: num
   await waitActive(c, stream);
 }
 
+/** A client for `endpoint` with `stream` already created (`shards` shards) and ACTIVE; the caller destroys it. */
+export async function clientWithStream(
+  endpoint: string,
+  stream: string,
+  shards: number,
+): Promise<KinesisClient> {
+  const c = client(endpoint);
+  await createStream(c, stream, shards);
+  return c;
+}
+
 /** Canonical records as the spool hands them to a sink: `sensors` sensors, interleaved, seq from `firstSeq`. */
 export function makeRecords(n: number, sensors = 8, firstSeq = 1, pad = 0): OutRecord[] {
   const out: OutRecord[] = [];

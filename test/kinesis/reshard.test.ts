@@ -8,10 +8,9 @@ import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import {
-  CREDS,
-  client,
+  clientWithStream,
   consumedRows,
-  createStream,
+  CREDS,
   type Kinesalite,
   makeRecords,
   orderViolations,
@@ -43,8 +42,7 @@ describe("kinesis resharding while shipping", () => {
     "split then merge mid-stream (aggregation=%s): all arrive, per-sensor order holds",
     async (aggregation) => {
       const stream = `reshard-${aggregation}`;
-      const c = client(k.endpoint);
-      await createStream(c, stream, 2);
+      const c = await clientWithStream(k.endpoint, stream, 2);
       const telemetry = new Telemetry(silentLogger());
       const sink = createKinesisSink(
         // A stale shard map must be detected from the answers, not from a periodic refresh.

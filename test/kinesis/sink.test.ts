@@ -3,8 +3,7 @@ import { decodeRecord } from "../../agent/record/record.js";
 import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import { hashKeyOf } from "../../agent/sinks/kinesis/keys.js";
 import {
-  client,
-  createStream,
+  clientWithStream,
   type Kinesalite,
   makeRecords,
   readBack,
@@ -28,8 +27,7 @@ describe("kinesis sink against kinesalite", () => {
     "aggregates per shard on a %i-shard stream: every id arrives, every hash key in its shard",
     async (shards) => {
       const stream = `agg-${shards}`;
-      const c = client(k.endpoint);
-      await createStream(c, stream, shards);
+      const c = await clientWithStream(k.endpoint, stream, shards);
       const sink = createKinesisSink(sinkConfig(stream, k.endpoint), sinkContext());
       await sink.start();
       const batch = makeRecords(3000, 37);
@@ -59,8 +57,7 @@ describe("kinesis sink against kinesalite", () => {
 
   it("keeps per-sensor order within each shard", async () => {
     const stream = "order";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 3);
+    const c = await clientWithStream(k.endpoint, stream, 3);
     const sink = createKinesisSink(sinkConfig(stream, k.endpoint), sinkContext());
     await sink.start();
     for (let b = 0; b < 5; b++)
@@ -80,8 +77,7 @@ describe("kinesis sink against kinesalite", () => {
 
   it("aggregation=false sends one Kinesis record per reading, in several calls past 500", async () => {
     const stream = "single";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 2);
+    const c = await clientWithStream(k.endpoint, stream, 2);
     const sink = createKinesisSink(sinkConfig(stream, k.endpoint, { aggregation: false }), sinkContext());
     await sink.start();
     const batch = makeRecords(1200, 5);
@@ -104,8 +100,7 @@ describe("kinesis sink against kinesalite", () => {
     "rejects a reading over 1 MiB (aggregation=%s) and ships the rest",
     async (aggregation) => {
       const stream = `big-${aggregation}`;
-      const c = client(k.endpoint);
-      await createStream(c, stream, 1);
+      const c = await clientWithStream(k.endpoint, stream, 1);
       const sink = createKinesisSink(sinkConfig(stream, k.endpoint, { aggregation }), sinkContext());
       await sink.start();
       const batch = [...makeRecords(3, 2), ...makeRecords(1, 2, 100, 1024 * 1024), ...makeRecords(3, 2, 200)];
@@ -127,8 +122,7 @@ describe("kinesis sink against kinesalite", () => {
 
   it("splits one large batch into aggregates of at most 1 MiB", async () => {
     const stream = "large";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     const sink = createKinesisSink(
       sinkConfig(stream, k.endpoint, { shardLimits: { enabled: false } }),
       sinkContext(),
@@ -145,8 +139,7 @@ describe("kinesis sink against kinesalite", () => {
 
   it("a reading larger than maxAggregateBytes or a second's shard budget still goes, alone", async () => {
     const stream = "bulky";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 1);
+    const c = await clientWithStream(k.endpoint, stream, 1);
     const cfg = sinkConfig(stream, k.endpoint, {
       maxAggregateBytes: "8KiB",
       shardLimits: { bytesPerSecond: "16KiB" },
@@ -163,8 +156,7 @@ describe("kinesis sink against kinesalite", () => {
 
   it("partition key templates: agent and {agent}/{sensor}", async () => {
     const stream = "pk-templates";
-    const c = client(k.endpoint);
-    await createStream(c, stream, 2);
+    const c = await clientWithStream(k.endpoint, stream, 2);
     for (const partitionKey of ["agent", "{agent}/{sensor}"]) {
       const sink = createKinesisSink(sinkConfig(stream, k.endpoint, { partitionKey }), sinkContext());
       await sink.start();

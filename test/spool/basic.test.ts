@@ -1,14 +1,11 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decodeRecord } from "../../agent/record/record.js";
 import { readSpoolStats } from "../../agent/spool/index.js";
-import { metric, open, record, tempDir } from "./helpers.js";
+import { cleanupsAfterEach, metric, open, record, tempDir } from "./helpers.js";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function setup() {
   const t = tempDir();

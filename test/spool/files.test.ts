@@ -10,14 +10,11 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readSpoolStats } from "../../agent/spool/index.js";
-import { capturingTelemetry, open, record, tempDir } from "./helpers.js";
+import { capturingTelemetry, cleanupsAfterEach, open, record, tempDir } from "./helpers.js";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function setup() {
   const t = tempDir();

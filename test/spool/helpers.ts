@@ -2,10 +2,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
+import { afterEach } from "vitest";
 import type { NewRecord } from "../../agent/record/record.js";
 import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+
+/** Cleanups for the calling test file: run in list order and emptied after each test. */
+export function cleanupsAfterEach(): (() => void)[] {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+  return cleanups;
+}
 
 export function tempDir(): { dir: string; cleanup: () => void } {
   const base = mkdtempSync(join(tmpdir(), "edgespool-spool-"));

@@ -1,9 +1,9 @@
 import Database from "better-sqlite3";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decodeRecord } from "../../agent/record/record.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
-import { open, record, tempDir } from "./helpers.js";
+import { cleanupsAfterEach, open, record, tempDir } from "./helpers.js";
 
 /**
  * Model-based: the spool against a plain array of what it should hold, over random sequences of
@@ -59,10 +59,7 @@ interface ModelRow {
   n: number;
 }
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function countRows(dir: string): number {
   const db = new Database(`${dir}/spool.db`, { readonly: true });

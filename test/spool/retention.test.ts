@@ -1,14 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readSpoolStats } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
-import { metric, type Opts, open, record, tempDir } from "./helpers.js";
+import { cleanupsAfterEach, metric, open, type Opts, record, tempDir } from "./helpers.js";
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 10, 22, 1, 0, 0);
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function setup(o: Omit<Opts, "dir"> = {}) {
   const t = tempDir();

@@ -11,14 +11,7 @@ import { checkDelivery, describeDelivery } from "../helpers/reliability-check.js
 import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 import { metricSum, scrape } from "../helpers/reliability-proc.js";
 import { OutageProxy } from "../helpers/reliability-proxy.js";
-import {
-  CREDS,
-  client,
-  createStream,
-  type Kinesalite,
-  readBack,
-  startKinesalite,
-} from "../kinesis/helpers.js";
+import { CREDS, clientWithStream, type Kinesalite, readBack, startKinesalite } from "../kinesis/helpers.js";
 
 /**
  * Sink outage, Kinesis flavour (issue 6): the agent ships to kinesalite through a TCP proxy that
@@ -45,8 +38,7 @@ describe("sink outage: Kinesis endpoint away and back", () => {
     "absorbs the backlog and delivers every acknowledged reading once by id, in order",
     async () => {
       kinesis = await startKinesalite();
-      const kc = client(kinesis.endpoint);
-      await createStream(kc, "torture", 2);
+      const kc = await clientWithStream(kinesis.endpoint, "torture", 2);
       proxy = new OutageProxy(kinesis.port);
       await proxy.up();
 

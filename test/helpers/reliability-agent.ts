@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { sinkSchemas } from "../../agent/plugins.js";
-import { type AgentProcess, killHard, spawnAgent, waitForPort } from "./agent-process.js";
+import { type AgentProcess, killHard, startAgentProcess } from "./agent-process.js";
 import type { NdjsonReceiver } from "./reliability-http.js";
 import type { FleetLoad } from "./reliability-load.js";
 
@@ -56,17 +56,7 @@ export function agentConfig(
   };
 }
 
-/** Spawns the agent and waits for its port; on failure the error carries the agent's stderr. */
-export async function startAgentProcess(dir: string, config: unknown, port: number): Promise<AgentProcess> {
-  const p = spawnAgent(dir, config);
-  try {
-    await waitForPort(port, 30_000);
-  } catch (err) {
-    await killHard(p);
-    throw new Error(`${(err as Error).message}; agent stderr:\n${p.stderr().slice(-3000)}`);
-  }
-  return p;
-}
+export { startAgentProcess };
 
 /**
  * The torture tests' teardown, in the order that keeps it quiet: the load stops first (no

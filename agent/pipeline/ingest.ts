@@ -57,18 +57,15 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
     });
   }
 
+  /** The oldest submissions that fit one transaction (always at least one), removed in one splice. */
   function takeGroup(): Pending[] {
-    const group: Pending[] = [];
+    let i = 0;
     let n = 0;
-    while (
-      queue.length > 0 &&
-      (group.length === 0 || n + queue[0]!.records.length <= opts.maxCommitRecords)
-    ) {
-      const p = queue.shift()!;
-      n += p.records.length;
-      group.push(p);
+    while (i < queue.length && (i === 0 || n + queue[i]!.records.length <= opts.maxCommitRecords)) {
+      n += queue[i]!.records.length;
+      i++;
     }
-    return group;
+    return queue.splice(0, i);
   }
 
   async function commitGroup(group: Pending[]): Promise<void> {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Health } from "./health.js";
 import type { Logger } from "./logger.js";
 import { silentLogger } from "./logger.js";
 import { RateLimitedLog } from "./ratelimit.js";
@@ -82,8 +83,18 @@ export class Telemetry {
     registers: [this.registry],
   });
 
+  readonly loopRestarts = new Counter({
+    name: "edgespool_loop_restarts_total",
+    help: "Long-running loops (shippers, housekeeping, reconnect loops) that failed and were restarted.",
+    labelNames: ["loop"],
+    registers: [this.registry],
+  });
+  /** Each component reports its own state here; /healthz and the watchdog read the aggregate. */
+  readonly health: Health;
+
   constructor(log: Logger = silentLogger(), opts: { logIntervalMs?: number; now?: () => number } = {}) {
     this.log = log;
+    this.health = new Health(opts.now);
     this.limiter = new RateLimitedLog(opts.logIntervalMs ?? 10_000, opts.now);
   }
 
@@ -116,6 +127,17 @@ export class Telemetry {
     if (n <= 0) return;
     this.dropped.inc({ sink, reason }, n);
     this.warnLimited(`drop:${sink}:${reason}`, { sink, reason, count: n, detail }, "records dropped");
+  }
+
+  /** A supervised loop caught an error and will carry on after a backoff. */
+  loopRestarted(loop: string, err: unknown, retryInMs: number): void {
+    this.loopRestarts.inc({ loop });
+    const message = err instanceof Error ? err.message : String(err);
+    this.warnLimited(
+      `loop:${loop}`,
+      { loop, err: message, retryInMs },
+      "loop failed; restarting after backoff",
+    );
   }
 
   sinkError(sink: string, code: string, err: unknown, retryable: boolean): void {

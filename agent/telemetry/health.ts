@@ -1,0 +1,53 @@
+/**
+ * Component health. Each component (a source, a sink's shipper, the spool, housekeeping) reports
+ * its own state here; `/healthz`, `edgespool status`, the status page and the systemd watchdog
+ * only read the aggregate. A component that never reported is not counted.
+ */
+export type ComponentKind = "source" | "sink" | "spool" | "loop";
+
+export interface ComponentState {
+  readonly ok: boolean;
+  /** Why it is failing, in words a person can act on ("sink failing for 4 min: HTTP 503"). */
+  readonly reason?: string;
+}
+
+export interface ComponentHealth extends ComponentState {
+  readonly name: string;
+  readonly kind: ComponentKind;
+  /** Epoch ms of the last change between ok and failing. */
+  readonly since: number;
+}
+
+export interface HealthSnapshot {
+  readonly status: "ok" | "failing";
+  readonly components: readonly ComponentHealth[];
+}
+
+export class Health {
+  private readonly components = new Map<string, ComponentHealth>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  report(kind: ComponentKind, name: string, state: ComponentState): void {
+    const key = `${kind}:${name}`;
+    const prev = this.components.get(key);
+    const since = prev && prev.ok === state.ok ? prev.since : this.now();
+    this.components.set(key, {
+      name,
+      kind,
+      ok: state.ok,
+      reason: state.ok ? undefined : state.reason,
+      since,
+    });
+  }
+
+  /** A component that no longer exists (a sink removed by a reload). */
+  forget(kind: ComponentKind, name: string): void {
+    this.components.delete(`${kind}:${name}`);
+  }
+
+  snapshot(): HealthSnapshot {
+    const components = [...this.components.values()];
+    return { status: components.every((c) => c.ok) ? "ok" : "failing", components };
+  }
+}

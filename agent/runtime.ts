@@ -55,16 +55,8 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   let http: HttpListener | undefined;
   let housekeeping: NodeJS.Timeout | undefined;
 
-  const refreshGauges = () => {
-    const st = spool.stats();
-    telemetry.spoolBytes.set(st.bytes);
-    telemetry.spoolRecords.set(st.records);
-    for (const s of st.sinks) {
-      telemetry.depth.set({ sink: s.sink }, s.depth);
-      telemetry.oldestAge.set({ sink: s.sink }, s.oldestAgeMs / 1000);
-    }
-    return st;
-  };
+  // spool.stats() sets the per-sink gauges; every spool transaction sets the byte/record gauges.
+  const refreshGauges = () => spool.stats();
 
   try {
     for (const cfg of config.sinks) {

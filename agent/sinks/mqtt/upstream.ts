@@ -36,10 +36,6 @@ export class Upstream {
     this.dial = o.dial ?? ((url, opts) => mqtt.connect(url, opts));
   }
 
-  get connected(): MqttClient | undefined {
-    return this.client;
-  }
-
   /** The connected client, dialling if no reconnect is already scheduled. */
   async get(): Promise<MqttClient> {
     if (this.client) return this.client;

@@ -72,6 +72,7 @@ describe("crash loop: SIGKILL under steady QoS1 load from the simulator", () => 
         );
         expect(d.missing, `${name}: ${describeDelivery(d, acked.size)}`).toEqual([]);
         expect(d.orderViolations, `${name}: per-sensor order`).toEqual([]);
+        expect(d.doubled, `${name}: one id per device message`).toEqual([]);
         expect(d.unparsable, `${name}: torn or foreign lines`).toBe(0);
         // Duplicates are allowed (resent batches), but never more records than were sent.
         expect(d.unique).toBeLessThanOrEqual(load.sent);

@@ -10,6 +10,7 @@ import { openSpool, type SpoolApi } from "../../../agent/spool/index.js";
 import { silentLogger } from "../../../agent/telemetry/logger.js";
 import { Telemetry } from "../../../agent/telemetry/telemetry.js";
 import { tempDir } from "../../helpers/agent-process.js";
+import { haveTool } from "../../helpers/tools.js";
 import { connect, context, rejectedCount, startBroker } from "./helpers.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -82,11 +83,12 @@ describe("mqtt-broker into the real spool", () => {
     expect(dup.values[0]?.value).toBe(1);
   });
 
-  it("serves MQTT over TLS with a certificate made at test time", async () => {
-    const dir = tempDir();
-    const key = join(dir, "key.pem");
-    const cert = join(dir, "cert.pem");
-    try {
+  it.skipIf(!haveTool("openssl", "the broker TLS test"))(
+    "serves MQTT over TLS with a certificate made at test time",
+    async () => {
+      const dir = tempDir();
+      const key = join(dir, "key.pem");
+      const cert = join(dir, "cert.pem");
       execFileSync(
         "openssl",
         [
@@ -108,31 +110,28 @@ describe("mqtt-broker into the real spool", () => {
         ],
         { stdio: "ignore" },
       );
-    } catch {
-      console.warn("openssl not available: TLS test skipped");
-      return;
-    }
-    const { spool, ingest, telemetry } = realIngest();
-    const src = await startBroker(context(ingest, telemetry), { tls: { cert, key } });
-    cleanups.push(() => src.stop());
-    const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
-      ca: readFileSync(cert),
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-    });
-    cleanups.push(async () => {
-      await c.endAsync(true);
-    });
-    await c.publishAsync("t/a", '{"sensor":"tls","temperature":21.5}', { qos: 1 });
-    const rows = spool.read(0, 10);
-    expect(rows.map((r) => r.sensor)).toEqual(["tls"]);
-    // A plain-TCP client cannot talk to the TLS listener.
-    await expect(connect(src.port, { connectTimeout: 1000 })).rejects.toThrow();
-    // A socket stuck before its handshake must not hold stop() up.
-    const idle = netConnect(src.port, "127.0.0.1");
-    idle.on("error", () => undefined);
-    await new Promise((resolve) => idle.once("connect", resolve));
-    await src.stop();
-    expect(idle.destroyed || (await new Promise((r) => idle.once("close", () => r(true))))).toBe(true);
-  });
+      const { spool, ingest, telemetry } = realIngest();
+      const src = await startBroker(context(ingest, telemetry), { tls: { cert, key } });
+      cleanups.push(() => src.stop());
+      const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
+        ca: readFileSync(cert),
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
+      cleanups.push(async () => {
+        await c.endAsync(true);
+      });
+      await c.publishAsync("t/a", '{"sensor":"tls","temperature":21.5}', { qos: 1 });
+      const rows = spool.read(0, 10);
+      expect(rows.map((r) => r.sensor)).toEqual(["tls"]);
+      // A plain-TCP client cannot talk to the TLS listener.
+      await expect(connect(src.port, { connectTimeout: 1000 })).rejects.toThrow();
+      // A socket stuck before its handshake must not hold stop() up.
+      const idle = netConnect(src.port, "127.0.0.1");
+      idle.on("error", () => undefined);
+      await new Promise((resolve) => idle.once("connect", resolve));
+      await src.stop();
+      expect(idle.destroyed || (await new Promise((r) => idle.once("close", () => r(true))))).toBe(true);
+    },
+  );
 });

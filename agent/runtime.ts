@@ -32,7 +32,7 @@ export interface StartOptions {
   housekeepingMs?: number;
 }
 
-/** Wires config → spool, ingest, sources, shippers and the http listener (DESIGN §1). */
+/** Wires config → spool, ingest, sources, shippers and the http listener (agent/README.md, "Data flow"). */
 export async function startAgent(config: Readonly<Config>, opts: StartOptions = {}): Promise<AgentHandle> {
   const log = opts.log ?? createLogger({ level: config.log.level });
   const telemetry = new Telemetry(log, { now: opts.now });

@@ -14,7 +14,7 @@ export interface ShipperOptions {
 }
 
 /**
- * One sink's read loop (DESIGN §1): pages records after its position in the spool (never the
+ * One sink's read loop (agent/README.md, "Data flow"): pages records after its position in the spool (never the
  * whole backlog), waits to fill a batch up to `maxBufferAgeMs`, runs the sink's transforms,
  * delivers with retries, and only then moves the sink's durable cursor.
  */

@@ -1,7 +1,7 @@
 import type { OutRecord } from "../record/record.js";
 
 /**
- * A per-sink step between the spool and the sink (DESIGN §6): `filter`, `aggregate`.
+ * A per-sink step between the spool and the sink: `filter`, `aggregate` (agent/README.md, "Adding a transform").
  * Transforms see batches in seq order. A transform that holds records back (open windows)
  * reports the lowest seq it still needs, so the sink's durable cursor never passes it and a
  * crash recomputes the window (with the same aggregate id) instead of losing it.

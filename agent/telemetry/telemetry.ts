@@ -5,7 +5,7 @@ import { silentLogger } from "./logger.js";
 import { RateLimitedLog } from "./ratelimit.js";
 
 /**
- * One place per runtime event (STYLE 9): every method logs (rate-limited where it can flood)
+ * One place per runtime event: every method logs (rate-limited where it can flood)
  * and moves the matching Prometheus metric, so logs and /metrics never disagree.
  */
 export class Telemetry {

@@ -7,7 +7,7 @@ import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
 export { MAX_FUTURE_MS } from "./clock.js";
 
 /**
- * Tumbling windows per sensor on event time (`tsMs`), DESIGN §6.
+ * Tumbling windows per sensor on event time (`tsMs`).
  *
  * When a window closes: each sensor has a watermark, the highest event time seen from it. A
  * window [start, end) closes once watermark >= end + allowedLatenessMs. Closing on event time,

@@ -17,7 +17,7 @@ export function safeUrl(u: URL): string {
 }
 
 /**
- * POSTs NDJSON batches (DESIGN §6) over a keep-alive connection, with an Idempotency-Key so the
+ * POSTs NDJSON batches over a keep-alive connection, with an Idempotency-Key so the
  * receiver can recognise a retried batch. See response.ts for how statuses map to results.
  */
 export function createHttpSink(cfg: HttpSinkConfig, _ctx: SinkContext): Sink {

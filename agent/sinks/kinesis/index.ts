@@ -34,7 +34,7 @@ const THROTTLE = "ProvisionedThroughputExceededException";
 const ENTRY_BACKOFF = { initialMs: 50, maxMs: 1000 };
 
 /**
- * Kinesis Data Streams sink (DESIGN §6). Inside one `write`: KPL aggregation per shard, the
+ * Kinesis Data Streams sink. Inside one `write`: KPL aggregation per shard, the
  * per-shard budget, and a few quick retries of failed entries. Handed back to the shipping
  * loop: readings that still fail after `entryAttempts` (`retry`, with every later reading of the
  * same shard so order holds), readings that can never fit (`rejected`), and failures of a whole

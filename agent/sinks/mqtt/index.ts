@@ -11,7 +11,7 @@ export interface MqttSinkOptions {
 }
 
 /**
- * Publishes each record to an upstream broker at QoS1 (DESIGN §6, bridge mode). A batch resolves
+ * Publishes each record to an upstream broker at QoS1 (bridge mode). A batch resolves
  * only when every PUBACK arrived; a lost connection, an ack timeout or a refused publish fails the
  * whole batch (retryable) and the loop resends it — duplicates carry the same `id`.
  */

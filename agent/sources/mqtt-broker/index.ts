@@ -9,7 +9,7 @@ import { Acl, limitPacketSize, OversizeMarks, passwordAuth } from "./guard.js";
 import { publishHooks } from "./publish.js";
 
 /**
- * The embedded MQTT broker (DESIGN §5): devices publish straight to the agent, and their PUBACK
+ * The embedded MQTT broker: devices publish straight to the agent, and their PUBACK
  * is sent only once the reading is committed in the spool (see publish.ts for the ordering).
  *
  * `port: 0` binds a free port; after `start()` resolves, `source.port` is the bound port (tests

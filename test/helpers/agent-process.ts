@@ -1,27 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join, resolve } from "node:path";
 
 /** The compiled CLI (`npm test` runs tsc before vitest). */
 export const CLI = resolve("dist/agent/cli/main.js");
 
-export function tempDir(prefix = "edgespool-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
-}
+export { freePort, tempDir } from "./basics.js";
 
 export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -12,6 +12,7 @@ import { openSpool } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
+import { waitFor } from "../helpers/basics.js";
 
 /** The real stdout sink writing into a stream we read, behind a wrapper that injects faults. */
 function faultySink(
@@ -108,11 +109,7 @@ async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = temp
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  if (!(await waitFor(cond, ms, 10))) throw new Error("timed out");
 }
 
 describe("shipping loop", () => {

@@ -17,6 +17,7 @@ import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
 import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 import { metricSum, scrape } from "../helpers/reliability-proc.js";
+import { waitFor as waitForCond } from "../helpers/basics.js";
 
 /**
  * Full disk (issue 6), on real small file systems: a tmpfs with a size limit, most of it taken by
@@ -66,14 +67,8 @@ async function waitForStall(l: FleetLoad, quietMs: number, timeoutMs: number): P
   return false;
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await cond()) return true;
-    await sleep(150);
-  }
-  return false;
-}
+const waitFor = (cond: () => Promise<boolean> | boolean, timeoutMs: number) =>
+  waitForCond(cond, timeoutMs, 150);
 
 function integrity(dataDir: string): { check: string; records: number } {
   const db = new Database(join(dataDir, "spool.db"), { readonly: true });

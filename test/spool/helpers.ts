@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { afterEach } from "vitest";
@@ -7,6 +6,7 @@ import type { NewRecord } from "../../agent/record/record.js";
 import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { tempDir as baseTempDir } from "../helpers/basics.js";
 
 /** Cleanups for the calling test file: run in list order and emptied after each test. */
 export function cleanupsAfterEach(): (() => void)[] {
@@ -18,7 +18,7 @@ export function cleanupsAfterEach(): (() => void)[] {
 }
 
 export function tempDir(): { dir: string; cleanup: () => void } {
-  const base = mkdtempSync(join(tmpdir(), "edgespool-spool-"));
+  const base = baseTempDir("edgespool-spool-");
   return { dir: join(base, "data"), cleanup: () => rmSync(base, { recursive: true, force: true }) };
 }
 

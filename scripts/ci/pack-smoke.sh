@@ -36,8 +36,10 @@ done
 for f in "$repo"/config/*; do
   grep -qx "package/config/$(basename "$f")" "$work/contents" || fail "config/$(basename "$f") missing from the package"
 done
-if grep -E '^package/(test|dist/test|dist/scripts/bench|agent|simulator)/|\.map$' "$work/contents"; then
-  fail "tests, bench, sources or source maps in the package (above)"
+# The status page's plain files (agent/telemetry/page/) are the only sources the package needs.
+if grep -E '^package/(test|dist/test|dist/scripts/bench|agent|simulator)/|\.map$' "$work/contents" |
+  grep -v '^package/agent/telemetry/page/'; then
+  fail "tests, bench, TypeScript sources or source maps in the package (above)"
 fi
 say "$(basename "$tgz"): $(wc -l <"$work/contents") files, $(du -k "$tgz" | cut -f1) KiB"
 

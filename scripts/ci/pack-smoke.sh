@@ -105,6 +105,12 @@ while [ $((SECONDS - started)) -lt "$seconds" ]; do
   sleep 1
 done
 curl -fsS "http://127.0.0.1:$hport/metrics" | grep -q '^edgespool_' || fail "/metrics has no edgespool_ series"
+# The status page is plain files the package must carry next to dist/.
+if grep -qx package/agent/telemetry/page/index.html "$work/contents"; then
+  curl -fsS "http://127.0.0.1:$hport/" | grep -qi '<html' || fail "GET / (the status page) from the installed package"
+  curl -fsS "http://127.0.0.1:$hport/api/status" | grep -q 'room' || fail "GET /api/status does not show the readings"
+  say "status page and /api/status served by the installed package"
+fi
 kill -TERM "$agent_pid"
 code=0
 wait "$agent_pid" || code=$?

@@ -3,6 +3,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { nodeSupportNotice } from "../../agent/cli/node-support.js";
 import { freePort, killHard, spawnAgent, tempDir, waitForPort } from "../helpers/agent-process.js";
+import { waitFor } from "../helpers/recording-ingest.js";
 
 const run = promisify(execFile);
 
@@ -23,11 +24,15 @@ describe("Node.js support notice", () => {
   });
 
   it("the AWS SDK does print its warning on Node 20 when left alone (so the next test means something)", async () => {
-    const { stderr } = await run(process.execPath, [
-      AS_NODE_20,
-      "-e",
-      `const { KinesisClient } = require("@aws-sdk/client-kinesis"); new KinesisClient({ region: "us-east-1" });`,
-    ]);
+    const { stderr } = await run(
+      process.execPath,
+      [
+        AS_NODE_20,
+        "-e",
+        `const { KinesisClient } = require("@aws-sdk/client-kinesis"); new KinesisClient({ region: "us-east-1" });`,
+      ],
+      { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined } },
+    );
     expect(stderr).toContain(SDK_WARNING);
   });
 
@@ -55,6 +60,8 @@ describe("Node.js support notice", () => {
     ]);
     try {
       await waitForPort(port);
+      // SIGTERM is handled once the agent says it runs (the http port opens a moment before).
+      expect(await waitFor(() => agent.stderr().includes('"msg":"edgespool running"'), 30_000)).toBe(true);
       agent.child.kill("SIGTERM");
       expect(await agent.exited).toBe(0);
     } finally {

@@ -109,6 +109,12 @@ describe("spool basics", () => {
   });
 
   it("readSpoolStats of a missing spool is empty", () => {
-    expect(readSpoolStats(setup())).toMatchObject({ records: 0, bytes: 0, fileBytes: 0, lastSeq: 0, sinks: [] });
+    expect(readSpoolStats(setup())).toMatchObject({
+      records: 0,
+      bytes: 0,
+      fileBytes: 0,
+      lastSeq: 0,
+      sinks: [],
+    });
   });
 });

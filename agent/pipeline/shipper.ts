@@ -130,6 +130,7 @@ export class Shipper {
       } catch (err) {
         const se = err instanceof SinkError ? err : undefined;
         this.telemetry.sinkError(this.sink.id, se?.code ?? "start", err, true);
+        this.health.attempt(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
         await sleep(backoffDelay(attempt, this.cfg.retry), this.stopCtl.signal);
       }
     }

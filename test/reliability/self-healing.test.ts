@@ -1,4 +1,4 @@
-import { openSync, rmSync, writeSync, closeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
@@ -10,9 +10,9 @@ import {
   stopTorture,
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
-import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
+import { canMount, fillDisk, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
-import { FleetLoad, sleep } from "../helpers/reliability-load.js";
+import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
 import { metricSum, scrape, statusJson } from "../helpers/reliability-proc.js";
 
 /**
@@ -44,39 +44,6 @@ interface Healthz {
 async function healthz(port: number): Promise<{ code: number; body: Healthz }> {
   const res = await fetch(`http://127.0.0.1:${port}/healthz`);
   return { code: res.status, body: (await res.json()) as Healthz };
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await cond()) return true;
-    await sleep(200);
-  }
-  return false;
-}
-
-/** Writes zeros into `file` until the file system refuses (ENOSPC); returns the bytes written. */
-function fillDisk(file: string): number {
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(64 * 1024);
-  let n = 0;
-  try {
-    for (;;) n += writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
-  } finally {
-    closeSync(fd);
-  }
-  // The last partial chunk too: not a byte left.
-  const fd2 = openSync(file, "a");
-  try {
-    for (;;) n += writeSync(fd2, Buffer.alloc(512));
-  } catch {
-    // ENOSPC: full.
-  } finally {
-    closeSync(fd2);
-  }
-  return n;
 }
 
 describe.skipIf(!MOUNTABLE)("self-healing shipping loop (tmpfs 6 MiB)", () => {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
@@ -11,9 +11,9 @@ import {
   startAgentProcess,
   stopTorture,
 } from "../helpers/reliability-agent.js";
-import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
+import { canMount, fillDisk, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
-import { FleetLoad, sleep } from "../helpers/reliability-load.js";
+import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
 import { RssSampler, statusJson } from "../helpers/reliability-proc.js";
 
 /**
@@ -42,17 +42,6 @@ afterEach(async () => {
   agent = load = receiver = undefined;
   for (const m of mounts.splice(0)) unmount(m);
 });
-
-function fill(file: string): void {
-  const fd = openSync(file, "w");
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(64 * 1024));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
   it(
@@ -104,7 +93,7 @@ describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
         const fault = faults[k % faults.length]!;
         if (fault === "http-down") receiver.answer(503);
         else if (fault === "http-cut") await receiver.stop();
-        else if (fault === "disk-full") fill(ballast);
+        else if (fault === "disk-full") fillDisk(ballast);
         else {
           await killHard(agent);
           peaks.push(rss.peak);
@@ -124,15 +113,13 @@ describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
       // Every fault gone: both sinks drain and the agent says it is healthy.
       const file = join(dir, "config.json");
       let st = await statusJson(file);
-      for (let i = 0; i < 120 && st.sinks.some((s) => s.depth > 0); i++) {
-        await sleep(500);
-        st = await statusJson(file);
-      }
+      await waitFor(async () => (st = await statusJson(file)).sinks.every((s) => s.depth === 0), 60_000, 500);
       let code = 0;
-      for (let i = 0; i < 60 && code !== 200; i++) {
-        code = (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status;
-        if (code !== 200) await sleep(500);
-      }
+      await waitFor(
+        async () => (code = (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status) === 200,
+        30_000,
+        500,
+      );
       peaks.push(rss.peak);
       const samples = rss.stop();
       expect(code, await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).text()).toBe(200);

@@ -153,7 +153,12 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     if (config.http.enabled) {
       http = await startHttp(config.http.host, config.http.port, telemetry, () => refreshGauges());
     }
-    reportHealth(refreshGauges());
+    try {
+      reportHealth(refreshGauges());
+    } catch (err) {
+      // Housekeeping reports again on its first tick; a bad moment for the disk is no reason not to start.
+      log.warn({ err }, "first health report failed");
+    }
     const every = opts.housekeepingMs ?? 5000;
     housekeeping = supervise(
       "housekeeping",

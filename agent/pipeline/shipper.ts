@@ -1,5 +1,6 @@
 import { backoffDelay, sleep } from "../backoff.js";
 import type { SinkCommonConfig } from "../config/common.js";
+import { healthSchema } from "../config/health.js";
 import type { OutRecord } from "../record/record.js";
 import { type Sink, SinkError } from "../sinks/sink.js";
 import { isTransientSpoolError } from "../spool/index.js";
@@ -59,12 +60,7 @@ export class Shipper {
     this.readPos = spool.cursor(sink.id);
     this.makeTransforms = typeof transforms === "function" ? transforms : undefined;
     this.transforms = typeof transforms === "function" ? transforms() : transforms;
-    this.health = new SinkHealth(
-      sink.id,
-      telemetry,
-      opts.health ?? { sinkFailingMs: 5 * 60_000, maxUnshippedAgeMs: 60 * 60_000 },
-      this.now,
-    );
+    this.health = new SinkHealth(sink.id, telemetry, opts.health ?? healthSchema.parse({}), this.now);
   }
 
   get sinkId(): string {

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, rmdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { haveTool } from "./tools.js";
 
@@ -61,3 +61,19 @@ function run(cmd: string, args: string[]): void {
 }
 
 export const haveChattr = haveTool("chattr", "the unwritable-folder tests");
+
+/** Writes zeros into `file` until the file system refuses (ENOSPC), down to the last block. */
+export function fillDisk(file: string): void {
+  const fd = openSync(file, "w");
+  try {
+    for (const size of [64 * 1024, 512]) {
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(size));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,7 +1,9 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { contentId } from "../../agent/record/ids.js";
+import type { FaultRates } from "../../simulator/faults.js";
 import { createFleet, type Fleet, type FleetEvent } from "../../simulator/fleet.js";
 import { toBuffer } from "../../simulator/outputs/output.js";
+import { waitFor as basicsWaitFor } from "./basics.js";
 
 /**
  * Steady QoS1 load from the simulator library, published with mqtt.js so every PUBACK is seen:
@@ -20,6 +22,8 @@ export interface LoadOptions {
   window?: number;
   seed?: number;
   clientIdPrefix?: string;
+  /** Simulator faults (malformed, oversize, duplicate, reorder, …); none by default. */
+  faults?: Partial<FaultRates>;
 }
 
 export interface AckedReading {
@@ -56,6 +60,7 @@ export class FleetLoad {
       window: 64,
       seed: 7,
       clientIdPrefix: `rl${process.pid}`,
+      faults: {},
       ...opts,
     };
     // One reading per device per simulated second; simulated time is advanced by the pacing below.
@@ -66,7 +71,7 @@ export class FleetLoad {
       sensorsPerRoom: 1,
       intervalMs: 1000,
       format: "canonical",
-      faults: {},
+      faults: this.o.faults,
     });
   }
 
@@ -150,4 +155,13 @@ export class FleetLoad {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The shared `waitFor`, polling every 200 ms: the torture tests' conditions scrape /metrics. */
+export function waitFor(
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<boolean> {
+  return basicsWaitFor(cond, timeoutMs, everyMs);
 }

@@ -15,9 +15,8 @@ import {
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
-import { FleetLoad, sleep } from "../helpers/reliability-load.js";
+import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
 import { metricSum, scrape } from "../helpers/reliability-proc.js";
-import { waitFor as waitForCond } from "../helpers/basics.js";
 
 /**
  * Full disk (issue 6), on real small file systems: a tmpfs with a size limit, most of it taken by
@@ -66,9 +65,6 @@ async function waitForStall(l: FleetLoad, quietMs: number, timeoutMs: number): P
   }
   return false;
 }
-
-const waitFor = (cond: () => Promise<boolean> | boolean, timeoutMs: number) =>
-  waitForCond(cond, timeoutMs, 150);
 
 function integrity(dataDir: string): { check: string; records: number } {
   const db = new Database(join(dataDir, "spool.db"), { readonly: true });

@@ -6,12 +6,13 @@ import mqtt, { type MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { createIngest, type IngestQueue } from "../../../agent/pipeline/ingest.js";
 import { decodeRecord } from "../../../agent/record/record.js";
-import { openSpool, type SpoolApi } from "../../../agent/spool/index.js";
+import type { SpoolApi } from "../../../agent/spool/index.js";
 import { silentLogger } from "../../../agent/telemetry/logger.js";
 import { Telemetry } from "../../../agent/telemetry/telemetry.js";
 import { tempDir } from "../../helpers/agent-process.js";
 import { haveTool } from "../../helpers/tools.js";
 import { connect, context, rejectedCount, startBroker } from "./helpers.js";
+import { openTestSpool } from "../../helpers/spool-ingest.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -20,14 +21,7 @@ afterEach(async () => {
 
 function realIngest(): { spool: SpoolApi; ingest: IngestQueue; telemetry: Telemetry } {
   const telemetry = new Telemetry(silentLogger());
-  const spool = openSpool({
-    dir: tempDir(),
-    sync: "normal",
-    maxBytes: 1e9,
-    maxAgeMs: 1e9,
-    onFull: "drop-oldest",
-    telemetry,
-  });
+  const { spool } = openTestSpool({ telemetry });
   spool.setSinks(["out"]);
   const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 5000 });
   cleanups.push(() => spool.close());

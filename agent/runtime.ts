@@ -66,16 +66,8 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   // Whether the last group commit was held back (onFull: block, or a full disk under it).
   let appendBlocked = false;
 
-  const refreshGauges = () => {
-    const st = spool.stats();
-    telemetry.spoolBytes.set(st.bytes);
-    telemetry.spoolRecords.set(st.records);
-    for (const s of st.sinks) {
-      telemetry.depth.set({ sink: s.sink }, s.depth);
-      telemetry.oldestAge.set({ sink: s.sink }, s.oldestAgeMs / 1000);
-    }
-    return st;
-  };
+  // spool.stats() sets the per-sink gauges; every spool transaction sets the byte/record gauges.
+  const refreshGauges = () => spool.stats();
 
   /** The spool's own health and each sink's backlog age, from figures housekeeping just read. */
   const reportHealth = (st: SpoolStats) => {

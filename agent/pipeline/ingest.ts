@@ -58,6 +58,7 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
         rx,
       };
       if (r.humidity !== undefined) rec.humidity = r.humidity;
+      if (r.deviceSeq !== undefined) rec.dseq = r.deviceSeq;
       if (r.attrs !== undefined) rec.attrs = r.attrs;
       return rec;
     });

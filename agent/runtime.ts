@@ -7,7 +7,7 @@ import { Shipper } from "./pipeline/shipper.js";
 import { createTransforms } from "./pipeline/transforms/index.js";
 import { createSink, createSource } from "./plugins.js";
 import type { Source } from "./sources/source.js";
-import { openSpool } from "./spool/index.js";
+import { hasReserve, openSpool } from "./spool/index.js";
 import type { SpoolApi, SpoolStats } from "./spool/types.js";
 import { supervise } from "./supervise.js";
 import { type HttpListener, startHttp } from "./telemetry/http.js";
@@ -77,6 +77,11 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     if (free !== undefined && free < config.health.minFreeBytes)
       reasons.push(
         `disk full: ${free} bytes free under ${dataDir} (threshold ${config.health.minFreeBytes})`,
+      );
+    else if (!hasReserve(dataDir))
+      // The spool gave its reserve file back to keep working on a full disk and found no room to take it again.
+      reasons.push(
+        `disk full: the spool is running on its reserve (${free ?? "?"} bytes free under ${dataDir})`,
       );
     if (appendBlocked && (ingest?.pending ?? 0) > 0)
       reasons.push(`spool full under onFull: block: ${ingest?.pending} readings held unacknowledged`);
@@ -159,9 +164,13 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
         for (;;) {
           await sleep(every, signal);
           if (signal.aborted) return;
-          spool.enforceRetention();
-          spool.reclaim();
-          reportHealth(refreshGauges());
+          try {
+            spool.enforceRetention();
+            spool.reclaim();
+          } finally {
+            // Even when retention failed (SQLITE_FULL on a full disk): that is when health matters.
+            reportHealth(refreshGauges());
+          }
           healthy();
         }
       },

@@ -184,6 +184,11 @@ export function ensureReserve(dir: string, bytes = RESERVE_BYTES): boolean {
   }
 }
 
+/** False once the reserve was given back on a full disk and there has been no room to take it again. */
+export function hasReserve(dir: string): boolean {
+  return existsSync(join(dir, RESERVE_FILE));
+}
+
 /** Deletes the reserve; true when there was one to give back. */
 export function releaseReserve(dir: string): boolean {
   try {

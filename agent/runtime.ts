@@ -9,6 +9,7 @@ import { openSpool } from "./spool/index.js";
 import type { SpoolApi, SpoolStats } from "./spool/types.js";
 import { type HttpListener, startHttp } from "./telemetry/http.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
+import { rememberSecrets } from "./telemetry/redact.js";
 import { Telemetry } from "./telemetry/telemetry.js";
 
 export interface AgentHandle {
@@ -34,6 +35,8 @@ export interface StartOptions {
 
 /** Wires config → spool, ingest, sources, shippers and the http listener (DESIGN §1). */
 export async function startAgent(config: Readonly<Config>, opts: StartOptions = {}): Promise<AgentHandle> {
+  // Before anything can log: every line is scrubbed of the credentials this config holds.
+  rememberSecrets(config);
   const log = opts.log ?? createLogger({ level: config.log.level });
   const telemetry = new Telemetry(log, { now: opts.now });
   const dataDir = resolve(config.dataDir);

@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { backoffDelay } from "../../backoff.js";
 import type { Logger } from "../../telemetry/logger.js";
+import { errText, safeUrl } from "../../telemetry/redact.js";
 import { SinkError } from "../sink.js";
 
 /** How a client is made; a test can put a fault-injecting proxy in front of the real broker. */
@@ -97,7 +98,9 @@ export class Upstream {
   private dialOnce(): Promise<MqttClient> {
     return new Promise<MqttClient>((resolve, reject) => {
       const c = this.dial(this.o.url, { ...this.o.client, reconnectPeriod: 0, clean: true });
-      c.on("error", (err) => this.o.log.debug({ err, sink: this.o.sinkId }, "mqtt sink: client error"));
+      c.on("error", (err) =>
+        this.o.log.debug({ err: errText(err), sink: this.o.sinkId }, "mqtt sink: client error"),
+      );
       const fail = (why: string, err?: Error) => {
         c.removeListener("connect", ok);
         c.end(true);
@@ -105,7 +108,7 @@ export class Upstream {
           new SinkError(`mqtt sink: cannot connect: ${why}`, "MQTT_CONNECT", true, undefined, { cause: err }),
         );
       };
-      const onError = (err: Error) => fail(err.message, err);
+      const onError = (err: Error) => fail(errText(err), err);
       const onClose = () => fail("connection closed");
       const ok = () => {
         c.removeListener("error", onError);
@@ -114,7 +117,7 @@ export class Upstream {
         this.attempt = 0;
         this.client = c;
         c.on("close", () => this.drop(c));
-        this.o.log.info({ sink: this.o.sinkId }, "mqtt sink: connected");
+        this.o.log.info({ sink: this.o.sinkId, url: safeUrl(this.o.url) }, "mqtt sink: connected");
         resolve(c);
       };
       c.once("connect", ok);

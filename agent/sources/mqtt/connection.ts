@@ -2,6 +2,7 @@ import { connect, type IClientOptions, type IPublishPacket, type MqttClient } fr
 import { backoffDelay } from "../../backoff.js";
 import { loadTls } from "../../config/tls.js";
 import type { Logger } from "../../telemetry/logger.js";
+import { errText, safeUrl } from "../../telemetry/redact.js";
 import { ACK_LATER, deferredAcker } from "./acks.js";
 import type { MqttSourceConfig } from "./config.js";
 
@@ -103,13 +104,13 @@ export class MqttConnection {
       this.attempt = 0;
       this.lastError = undefined;
       this.log.info(
-        { url: this.cfg.url, clientId: this.clientId, sessionPresent: connack.sessionPresent },
+        { url: safeUrl(this.cfg.url), clientId: this.clientId, sessionPresent: connack.sessionPresent },
         was === "down" ? "mqtt reconnected" : "mqtt connected",
       );
       if (!connack.sessionPresent || this.cfg.clean) this.subscribe(client);
     });
     client.on("error", (err) => {
-      this.lastError = err.message;
+      this.lastError = errText(err);
     });
     client.on("close", () => this.onClose());
     return new Promise((resolve) => {
@@ -144,7 +145,7 @@ export class MqttConnection {
   private subscribe(client: MqttClient): void {
     client.subscribe(this.cfg.topics, { qos: this.cfg.qos }, (err, granted) => {
       if (err) {
-        this.log.error({ err: err.message, topics: this.cfg.topics }, "mqtt subscribe failed");
+        this.log.error({ err: errText(err), topics: this.cfg.topics }, "mqtt subscribe failed");
         return;
       }
       const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
@@ -156,7 +157,7 @@ export class MqttConnection {
   /** Not acknowledged: reconnect so the broker redelivers it rather than waiting forever. */
   private notCommitted(client: MqttClient, packet: IPublishPacket, err: unknown, generation: number): void {
     if (generation !== this.generation) return;
-    this.log.error({ err: String(err), topic: packet.topic }, "message not committed; reconnecting");
+    this.log.error({ err: errText(err), topic: packet.topic }, "message not committed; reconnecting");
     client.stream?.destroy();
   }
 
@@ -165,7 +166,7 @@ export class MqttConnection {
     if (this.stopped || this.timer) return;
     if (this.state !== "down") {
       this.log.warn(
-        { url: this.cfg.url, err: this.lastError },
+        { url: safeUrl(this.cfg.url), err: this.lastError },
         this.state === "up"
           ? "mqtt connection lost; reconnecting with backoff"
           : "mqtt cannot connect; retrying with backoff",

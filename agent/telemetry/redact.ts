@@ -1,0 +1,104 @@
+/**
+ * Keeping credentials out of everything the agent prints: logs, metrics, health reasons, error
+ * messages. Two layers: call sites print URLs without userinfo and errors through `errText`, and
+ * every log line passes through `scrub`, which replaces the secret values found in the config
+ * (whatever the key or the error that carried them there) with `[redacted]`.
+ */
+
+export const REDACTED = "[redacted]";
+
+/** Key names whose string values are credentials wherever they appear in a config. */
+const SECRET_KEY = /(password|passphrase|secret|token|apikey|accesskeyid)/i;
+/** Values shorter than this are not searched for in free text (they would match ordinary words). */
+const MIN_SCRUB_LENGTH = 6;
+
+const secrets = new Set<string>();
+
+/** `scheme://user:pass@host` → `scheme://host`, anywhere in a text (error messages, URLs). */
+export function stripUserinfo(text: string): string {
+  return text.includes("@") ? text.replace(/:\/\/[^/\s@"'`]*@/g, "://") : text;
+}
+
+/** A URL as it may appear in logs: no userinfo, and no query or fragment (tokens live there). */
+export function safeUrl(url: string | URL): string {
+  const u = typeof url === "string" ? (URL.canParse(url) ? new URL(url) : undefined) : url;
+  if (u === undefined) return stripUserinfo(url as string);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+/** Replaces every remembered secret (raw or JSON-escaped) and every URL userinfo in `text`. */
+export function scrub(text: string): string {
+  let out = stripUserinfo(text);
+  for (const s of secrets) {
+    if (out.includes(s)) out = out.split(s).join(REDACTED);
+    const escaped = JSON.stringify(s).slice(1, -1);
+    if (escaped !== s && out.includes(escaped)) out = out.split(escaped).join(REDACTED);
+  }
+  return out;
+}
+
+/** An error's message, fit to log or report: client libraries put URLs (with userinfo) in theirs. */
+export function errText(err: unknown): string {
+  return scrub(err instanceof Error ? err.message : String(err));
+}
+
+function add(value: string): void {
+  if (value.length >= MIN_SCRUB_LENGTH) secrets.add(value);
+}
+
+/**
+ * Remembers the credentials in a validated config, for `scrub`: values under secret-looking key
+ * names (`password`, `secretAccessKey`, `sessionToken`, …), `spool.key`, inline PEM private keys,
+ * every http header value, and the userinfo of every URL. Returns them, for tests.
+ */
+export function rememberSecrets(config: unknown): string[] {
+  const found: string[] = [];
+  const walk = (v: unknown, path: string[]): void => {
+    const key = path[path.length - 1] ?? "";
+    if (typeof v === "string") {
+      const parent = path[path.length - 2];
+      if (
+        SECRET_KEY.test(key) ||
+        parent === "headers" ||
+        (key === "key" && (path.join(".") === "spool.key" || v.includes("-----BEGIN")))
+      )
+        found.push(v);
+      else if (v.includes("://") && v.includes("@") && URL.canParse(v)) {
+        const u = new URL(v);
+        const [user, pass] = [decodeURIComponent(u.username), decodeURIComponent(u.password)];
+        for (const part of [u.password, u.username, pass, user]) if (part) found.push(part);
+        // An http client sends the userinfo as Basic auth, which a receiver may echo back.
+        if (pass) found.push(Buffer.from(`${user}:${pass}`).toString("base64"));
+      }
+      return;
+    }
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, String(i)]));
+    else if (v !== null && typeof v === "object")
+      for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+  };
+  walk(config, []);
+  for (const s of found) add(s);
+  return found;
+}
+
+/** pino `redact` paths: structured fields that hold credentials, masked before serialising. */
+export const REDACT_PATHS = [
+  "password",
+  "*.password",
+  "*.*.password",
+  "secretAccessKey",
+  "*.secretAccessKey",
+  "*.*.secretAccessKey",
+  "accessKeyId",
+  "*.accessKeyId",
+  "*.*.accessKeyId",
+  "sessionToken",
+  "*.sessionToken",
+  "*.*.sessionToken",
+  "key",
+  "*.key",
+  "*.*.key",
+  "headers",
+  "*.headers",
+  "*.*.headers",
+];

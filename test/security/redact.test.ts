@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { validateConfig } from "../../agent/config/load.js";
+import { errText, rememberSecrets, safeUrl, scrub, stripUserinfo } from "../../agent/telemetry/redact.js";
+
+describe("redaction helpers", () => {
+  it("drops userinfo, query and fragment from URLs, parsable or not", () => {
+    expect(safeUrl("mqtt://u:p%40ss@broker:1883")).toBe("mqtt://broker:1883");
+    expect(safeUrl("https://u:p@h/ingest?token=t#x")).toBe("https://h/ingest");
+    expect(stripUserinfo("connect to ws://a:b@h:9001/mqtt failed; wss://c@d")).toBe(
+      "connect to ws://h:9001/mqtt failed; wss://d",
+    );
+    expect(stripUserinfo("user@example.com wrote")).toBe("user@example.com wrote");
+  });
+
+  it("collects credentials by key, header and URL, and scrubs them raw and JSON-escaped", () => {
+    const found = rememberSecrets({
+      sinks: [
+        { headers: { Authorization: "Bearer tok-a1b2c3" }, url: 'http://me:pw-q9"x7@h/' },
+        { secretAccessKey: "sak-12345678", accessKeyId: "AKIA00001111", sessionToken: "st-87654321" },
+      ],
+      sources: [{ password: "src-pw-1234", tls: { key: "/etc/edgespool/broker.key" } }],
+      spool: { key: "spool-key-abcdef" },
+    });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        "Bearer tok-a1b2c3",
+        'pw-q9"x7',
+        "sak-12345678",
+        "AKIA00001111",
+        "st-87654321",
+        "src-pw-1234",
+        "spool-key-abcdef",
+      ]),
+    );
+    // A key *file path* is not a secret: errors naming it must stay readable.
+    expect(found).not.toContain("/etc/edgespool/broker.key");
+    expect(scrub(JSON.stringify({ msg: 'got pw-q9"x7 and spool-key-abcdef' }))).toBe(
+      JSON.stringify({ msg: "got [redacted] and [redacted]" }),
+    );
+    expect(errText(new Error("auth st-87654321 for http://a:b@h"))).toBe("auth [redacted] for http://h");
+  });
+
+  it("config errors never quote a credential", () => {
+    const raw = {
+      sinks: [{ type: "stdout", id: "out", maxBufferAgeMs: "${SECRET_TTL}" }],
+      sources: [{ type: "mqtt", id: "m", url: "mqtt://h", topics: ["#"], password: "${SECRET_TTL}" }],
+    };
+    let message = "";
+    try {
+      validateConfig(raw, "t.json", { SECRET_TTL: "ttl-secret-99" });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain("sinks[0].maxBufferAgeMs: expected a duration");
+    expect(message).not.toContain("ttl-secret-99");
+  });
+});

@@ -46,6 +46,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     maxBytes: config.spool.maxBytes,
     maxAgeMs: config.spool.maxAgeMs,
     onFull: config.spool.onFull,
+    key: config.spool.key,
     telemetry,
     now: opts.now,
     monotonic: opts.monotonic,

@@ -31,6 +31,8 @@ export interface SpoolOptions {
   monotonic?: () => number;
   /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
   maxPageCount?: number;
+  /** `spool.key`: encrypt the database at rest (see cipher.ts). */
+  key?: string | undefined;
 }
 
 class Blocked extends Error {}

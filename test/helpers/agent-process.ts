@@ -68,8 +68,13 @@ export async function killHard(p: AgentProcess): Promise<void> {
 }
 
 /** Spawns the agent and waits for its port; on failure the error carries the agent's stderr. */
-export async function startAgentProcess(dir: string, config: unknown, port: number): Promise<AgentProcess> {
-  const p = spawnAgent(dir, config);
+export async function startAgentProcess(
+  dir: string,
+  config: unknown,
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<AgentProcess> {
+  const p = spawnAgent(dir, config, env);
   const died = p.exited.then((code) => {
     throw new Error(`agent exited with ${code} before opening port ${port}:\n${p.stderr()}`);
   });

@@ -46,6 +46,7 @@ const SECRET = {
   kinSession: "kinSession-1f6c8a3e",
   brokerPw: "brokerPw-c5e8a2f9",
   brokerWrongPw: "brokerWrongPw-3a9d6e1b",
+  spoolKey: "spoolKey-8e2b6c4f1a9d",
 } as const;
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -71,7 +72,7 @@ function leaks(text: string): string[] {
 }
 
 describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check output", () => {
-  it("a run using every credential-bearing option prints none of them", { timeout: 90_000 }, async () => {
+  it("a run using every credential-bearing option prints none of them", { timeout: 120_000 }, async () => {
     const dir = tempDir("edgespool-secrets-");
     const mosquitto = new Mosquitto(join(dir, "mosquitto"));
     await mosquitto.start();
@@ -105,6 +106,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       agentId: "secrets-test",
       dataDir: join(dir, "data"),
       log: { level: "debug" },
+      spool: { key: SECRET.spoolKey },
       http: { host: "127.0.0.1", port: metricsPort },
       sources: [
         {
@@ -239,7 +241,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       brokerRefused: () => seen("mqtt client refused: bad credentials"),
     };
     const missing = () => Object.keys(paths).filter((k) => !paths[k as keyof typeof paths]());
-    await waitFor(() => missing().length === 0, 30_000, 100);
+    await waitFor(() => missing().length === 0, 60_000, 100);
     expect(missing(), `paths not exercised; agent output:\n${out.slice(-3000)}`).toEqual([]);
 
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());

@@ -1,14 +1,12 @@
-import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type AgentProcess,
-  CLI,
   freePort,
   killHard,
+  runCli,
   spawnAgent,
   startAgentProcess,
   tempDir,
@@ -16,7 +14,6 @@ import {
 import { waitFor } from "../helpers/recording-ingest.js";
 import { NdjsonServer } from "../sinks/http-server.js";
 
-const run = promisify(execFile);
 const KEY = "3f9c2a7e5b1d8046c3e2f1a09b8d7c6e";
 const N = 200;
 
@@ -29,15 +26,8 @@ afterEach(async () => {
 });
 
 async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, out: stdout + stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout + e.stderr };
-  }
+  const { code, stdout, stderr } = await runCli(args, env);
+  return { code, out: stdout + stderr };
 }
 
 describe("encrypted spool through the CLI", () => {

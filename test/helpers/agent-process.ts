@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,6 +9,18 @@ export const CLI = resolve("dist/agent/cli/main.js");
 
 export function tempDir(prefix = "edgespool-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Runs the CLI to completion (`check`, `status`, …) with extra environment; never throws on exit 1. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+      res({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */

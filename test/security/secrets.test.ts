@@ -1,14 +1,12 @@
-import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   type AgentProcess,
-  CLI,
   freePort,
   killHard,
+  runCli,
   spawnAgent,
   tempDir,
   waitForPort,
@@ -23,8 +21,6 @@ import {
 } from "../kinesis/helpers.js";
 import { AedesEndpoint } from "../sinks/aedes-endpoint.js";
 import { NdjsonServer } from "../sinks/http-server.js";
-
-const run = promisify(execFile);
 
 /**
  * Every credential-bearing option, each with a value that cannot occur by chance. The run below
@@ -54,16 +50,9 @@ afterAll(async () => {
   for (const f of cleanup.reverse()) await f().catch(() => {});
 });
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { ...process.env, ...env },
-    });
-    return stdout + stderr;
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string };
-    return e.stdout + e.stderr;
-  }
+async function cli(args: string[]): Promise<string> {
+  const { stdout, stderr } = await runCli(args);
+  return stdout + stderr;
 }
 
 function leaks(text: string): string[] {

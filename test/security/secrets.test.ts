@@ -95,6 +95,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       agentId: "secrets-test",
       dataDir: join(dir, "data"),
       log: { level: "debug" },
+      shutdownTimeoutMs: 1000,
       spool: { key: SECRET.spoolKey },
       http: { host: "127.0.0.1", port: metricsPort },
       sources: [

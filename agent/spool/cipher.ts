@@ -2,12 +2,13 @@ import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import {
   closeSync,
   existsSync,
+  fsyncSync,
   openSync,
   readFileSync,
   readSync,
   renameSync,
   statSync,
-  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -60,7 +61,10 @@ function readKeyCheck(dir: string): KeyCheck | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as KeyCheck;
   } catch {
-    throw new SpoolKeyError(`${path} is unreadable; the spool beside it is encrypted and left untouched`);
+    throw new SpoolKeyError(
+      `${path} is unreadable; the encrypted spool beside it is left untouched. Remove ${KEYCHECK_FILE} ` +
+        `and start with the right key: it is written again once the key opens the spool`,
+    );
   }
 }
 
@@ -73,8 +77,21 @@ function writeKeyCheck(dir: string, key: string): void {
     check: derive(key, salt).toString("hex"),
   };
   const path = join(dir, KEYCHECK_FILE);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+  // Durable before the database exists: after a power cut there is never data without its check.
+  const fd = openSync(`${path}.tmp`, "w", 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(body)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(`${path}.tmp`, path);
+  const dirFd = openSync(dir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 function keyMatches(kc: KeyCheck, key: string): boolean {

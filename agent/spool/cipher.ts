@@ -126,15 +126,10 @@ function cipherDatabase(): typeof CipherDatabase {
 export type DbOptions = Database.Options;
 
 /**
- * Opens `file` (in `dir`) with or without a key, after checking the key against `spool.keycheck`.
- * Throws SpoolKeyError for every key mismatch; SqliteError (as without a key) for a damaged file.
+ * The checks that need no decryption: throws SpoolKeyError when `key` cannot be the spool's key
+ * (or is missing, or the spool is plain). Returns the key check, if there is one.
  */
-export function openDatabase(
-  file: string,
-  dir: string,
-  key: string | undefined,
-  options: DbOptions = {},
-): Database.Database {
+function preflight(file: string, dir: string, key: string | undefined): KeyCheck | undefined {
   const kc = readKeyCheck(dir);
   if (key === undefined) {
     if (kc !== undefined)
@@ -142,7 +137,7 @@ export function openDatabase(
         `${file} is encrypted (see ${KEYCHECK_FILE}) but no spool.key is configured: set spool.key ` +
           `(e.g. "\${EDGESPOOL_SPOOL_KEY}") to the key it was created with; the file is left untouched`,
       );
-    return new Database(file, options);
+    return undefined;
   }
   if (hasContent(file) && isPlainSqlite(file))
     throw new SpoolKeyError(
@@ -155,6 +150,33 @@ export function openDatabase(
       `spool.key does not match the key ${file} was encrypted with (${KEYCHECK_FILE}); ` +
         `the file is left untouched: start with the right key`,
     );
+  return kc;
+}
+
+/** For `edgespool check`: the reason `key` will not open the spool in `dir`, without opening it. */
+export function spoolKeyProblem(file: string, dir: string, key: string | undefined): string | undefined {
+  try {
+    preflight(file, dir, key);
+    return undefined;
+  } catch (err) {
+    if (err instanceof SpoolKeyError) return err.message;
+    // Not readable by whoever runs `check` (permissions): the agent itself will tell at start.
+    return undefined;
+  }
+}
+
+/**
+ * Opens `file` (in `dir`) with or without a key, after checking the key against `spool.keycheck`.
+ * Throws SpoolKeyError for every key mismatch; SqliteError (as without a key) for a damaged file.
+ */
+export function openDatabase(
+  file: string,
+  dir: string,
+  key: string | undefined,
+  options: DbOptions = {},
+): Database.Database {
+  const kc = preflight(file, dir, key);
+  if (key === undefined) return new Database(file, options);
   const fresh = !hasContent(file);
   // The verifier goes first: a crash between the two leaves a verifier and no data, never the reverse.
   if (kc === undefined && fresh && !options.readonly) writeKeyCheck(dir, key);

@@ -74,6 +74,11 @@ describe("encrypted spool through the CLI", () => {
     expect(await wrong.exited).toBe(1);
     expect(wrong.stderr()).toMatch(/spool\.key does not match .* left untouched/);
     expect(wrong.stderr()).not.toContain("not-the-key-0123456789");
+    // `check` (systemd's ExecStartPre) catches the wrong key before a start is even tried.
+    const check = await cli(["check", "--config", file], { EDGESPOOL_SPOOL_KEY: "not-the-key-0123456789" });
+    expect(check.code).toBe(1);
+    expect(check.out).toMatch(/spool\.key does not match/);
+    expect((await cli(["check", "--config", file], { EDGESPOOL_SPOOL_KEY: KEY })).code).toBe(0);
     const noKey = await cli(["status", "--json", "--config", file], {});
     expect(noKey.code).toBe(1);
     expect(noKey.out).toMatch(/EDGESPOOL_SPOOL_KEY is not set/);

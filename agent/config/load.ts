@@ -79,7 +79,7 @@ export function parseConfigText(text: string, file: string): unknown {
  * The parser's complaint without the excerpt of the file it quotes (YAML's code frame, newer
  * Node's `"…" is not valid JSON`): that excerpt may be the line holding a password.
  */
-function syntaxProblem(err: unknown): string {
+export function syntaxProblem(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return message
     .split(/:?\n/)[0]!

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateConfig } from "../../agent/config/load.js";
+import { parseConfigText, syntaxProblem, validateConfig } from "../../agent/config/load.js";
 import { errText, rememberSecrets, safeUrl, scrub, stripUserinfo } from "../../agent/telemetry/redact.js";
 
 describe("redaction helpers", () => {
@@ -53,5 +53,14 @@ describe("redaction helpers", () => {
     }
     expect(message).toContain("sinks[0].maxBufferAgeMs: expected a duration");
     expect(message).not.toContain("ttl-secret-99");
+  });
+
+  it("syntax errors keep their position but not the quoted file text", () => {
+    // Node 22+ quotes the start of the text; Node 20 only the position. Both shapes, by hand:
+    const node22 = new SyntaxError(`Unexpected token 'x', "{"password": "pw-in-file" x}" is not valid JSON`);
+    expect(syntaxProblem(node22)).toBe("Unexpected token 'x' (not valid JSON)");
+    expect(() => parseConfigText('password: "pw-in-yaml" x: [\n', "c.yaml")).toThrow(/line 1, column \d+/);
+    expect(() => parseConfigText('password: "pw-in-yaml" x: [\n', "c.yaml")).not.toThrow(/pw-in-yaml/);
+    expect(() => parseConfigText('{"password": "pw-in-json" x}', "c.json")).not.toThrow(/pw-in-json/);
   });
 });

@@ -1,5 +1,7 @@
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseConfigText, syntaxProblem, validateConfig } from "../../agent/config/load.js";
+import { createLogger } from "../../agent/telemetry/logger.js";
 import { errText, rememberSecrets, safeUrl, scrub, stripUserinfo } from "../../agent/telemetry/redact.js";
 
 describe("redaction helpers", () => {
@@ -62,5 +64,53 @@ describe("redaction helpers", () => {
     expect(() => parseConfigText('password: "pw-in-yaml" x: [\n', "c.yaml")).toThrow(/line 1, column \d+/);
     expect(() => parseConfigText('password: "pw-in-yaml" x: [\n', "c.yaml")).not.toThrow(/pw-in-yaml/);
     expect(() => parseConfigText('{"password": "pw-in-json" x}', "c.json")).not.toThrow(/pw-in-json/);
+  });
+
+  it("a whole config logged by mistake comes out without its credentials", () => {
+    const cfg = validateConfig(
+      {
+        spool: { key: "whole-spool-key-0001" },
+        sources: [
+          {
+            type: "mqtt-broker",
+            id: "b",
+            auth: [{ username: "dev1", password: "whole-broker-pw-01" }],
+          },
+        ],
+        sinks: [
+          {
+            type: "kinesis",
+            id: "k",
+            stream: "s",
+            accessKeyId: "AKIAWHOLE000111",
+            secretAccessKey: "whole-sak-000111",
+            sessionToken: "whole-st-000111",
+          },
+          {
+            type: "http",
+            id: "h",
+            url: "https://u:whole-url-pw@h/",
+            headers: { authorization: "Bearer whole-tok" },
+          },
+        ],
+      },
+      "t",
+      {},
+    );
+    rememberSecrets(cfg);
+    let out = "";
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out += chunk.toString();
+        done();
+      },
+    });
+    const log = createLogger({ destination: sink, level: "debug" });
+    log.debug({ cfg }, "config");
+    log.info(cfg, "config as the log object");
+    expect(out).toContain("[redacted]");
+    for (const s of ["whole-spool-key-0001", "whole-broker-pw-01", "AKIAWHOLE000111", "whole-sak-000111"])
+      expect(out).not.toContain(s);
+    for (const s of ["whole-st-000111", "whole-url-pw", "Bearer whole-tok"]) expect(out).not.toContain(s);
   });
 });

@@ -46,6 +46,19 @@ function add(value: string): void {
   if (value.length >= MIN_SCRUB_LENGTH) secrets.add(value);
 }
 
+/** A URL's userinfo, and the values of query parameters named like credentials (`?api_key=…`). */
+function urlSecrets(u: URL): string[] {
+  const out: string[] = [];
+  const [user, pass] = [decodeURIComponent(u.username), decodeURIComponent(u.password)];
+  for (const part of [u.password, u.username, pass, user]) if (part) out.push(part);
+  // An http client sends the userinfo as Basic auth, which a receiver may echo back.
+  if (pass) out.push(Buffer.from(`${user}:${pass}`).toString("base64"));
+  for (const [name, value] of u.searchParams)
+    if (SECRET_KEY.test(name.replace(/[-_]/g, "")) || /^(key|sig|signature|auth)$/i.test(name))
+      out.push(value);
+  return out;
+}
+
 /**
  * Remembers the credentials in a validated config, for `scrub`: values under secret-looking key
  * names (`password`, `secretAccessKey`, `sessionToken`, …), `spool.key`, inline PEM private keys,
@@ -63,13 +76,7 @@ export function rememberSecrets(config: unknown): string[] {
         (key === "key" && (path.join(".") === "spool.key" || v.includes("-----BEGIN")))
       )
         found.push(v);
-      else if (v.includes("://") && v.includes("@") && URL.canParse(v)) {
-        const u = new URL(v);
-        const [user, pass] = [decodeURIComponent(u.username), decodeURIComponent(u.password)];
-        for (const part of [u.password, u.username, pass, user]) if (part) found.push(part);
-        // An http client sends the userinfo as Basic auth, which a receiver may echo back.
-        if (pass) found.push(Buffer.from(`${user}:${pass}`).toString("base64"));
-      }
+      else if (v.includes("://") && URL.canParse(v)) found.push(...urlSecrets(new URL(v)));
       return;
     }
     if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, String(i)]));

@@ -18,6 +18,7 @@ describe("redaction helpers", () => {
     const found = rememberSecrets({
       sinks: [
         { headers: { Authorization: "Bearer tok-a1b2c3" }, url: 'http://me:pw-q9"x7@h/' },
+        { url: "https://h/in?api_key=qk-5551234&sig=sg-7771234&page=2000001" },
         { secretAccessKey: "sak-12345678", accessKeyId: "AKIA00001111", sessionToken: "st-87654321" },
       ],
       sources: [{ password: "src-pw-1234", tls: { key: "/etc/edgespool/broker.key" } }],
@@ -32,8 +33,11 @@ describe("redaction helpers", () => {
         "st-87654321",
         "src-pw-1234",
         "spool-key-abcdef",
+        "qk-5551234",
+        "sg-7771234",
       ]),
     );
+    expect(found).not.toContain("2000001");
     // A key *file path* is not a secret: errors naming it must stay readable.
     expect(found).not.toContain("/etc/edgespool/broker.key");
     expect(scrub(JSON.stringify({ msg: 'got pw-q9"x7 and spool-key-abcdef' }))).toBe(

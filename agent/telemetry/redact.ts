@@ -12,7 +12,8 @@ const SECRET_KEY = /(password|passphrase|secret|token|apikey|accesskeyid)/i;
 /** Values shorter than this are not searched for in free text (they would match ordinary words). */
 const MIN_SCRUB_LENGTH = 6;
 
-const secrets = new Set<string>();
+/** Each remembered secret with its JSON-escaped form (log lines are JSON). */
+const secrets = new Map<string, string>();
 
 /** `scheme://user:pass@host` → `scheme://host`, anywhere in a text (error messages, URLs). */
 export function stripUserinfo(text: string): string {
@@ -29,9 +30,8 @@ export function safeUrl(url: string | URL): string {
 /** Replaces every remembered secret (raw or JSON-escaped) and every URL userinfo in `text`. */
 export function scrub(text: string): string {
   let out = stripUserinfo(text);
-  for (const s of secrets) {
+  for (const [s, escaped] of secrets) {
     if (out.includes(s)) out = out.split(s).join(REDACTED);
-    const escaped = JSON.stringify(s).slice(1, -1);
     if (escaped !== s && out.includes(escaped)) out = out.split(escaped).join(REDACTED);
   }
   return out;
@@ -43,7 +43,7 @@ export function errText(err: unknown): string {
 }
 
 function add(value: string): void {
-  if (value.length >= MIN_SCRUB_LENGTH) secrets.add(value);
+  if (value.length >= MIN_SCRUB_LENGTH) secrets.set(value, JSON.stringify(value).slice(1, -1));
 }
 
 /** A URL's userinfo, and the values of query parameters named like credentials (`?api_key=…`). */

@@ -39,6 +39,8 @@ describe("spool encryption (spool.key)", () => {
     const files = () => readdirSync(dir).filter((f) => f.startsWith("spool.db"));
     expect(files()).toContain("spool.db-wal");
     for (const f of files()) expect(readFileSync(join(dir, f)).includes(MARKER), f).toBe(false);
+    // `status` reads beside the running writer, through the WAL.
+    expect(readSpoolStats(dir, Date.now, KEY).records).toBe(500);
     spool.close();
     for (const f of files()) expect(readFileSync(join(dir, f)).includes(MARKER), f).toBe(false);
     expect(readFileSync(join(dir, "spool.db")).subarray(0, 15).toString("latin1")).not.toBe(

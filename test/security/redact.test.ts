@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseConfigText, syntaxProblem, validateConfig } from "../../agent/config/load.js";
+import { Health } from "../../agent/telemetry/health.js";
 import { createLogger } from "../../agent/telemetry/logger.js";
 import { errText, rememberSecrets, safeUrl, scrub, stripUserinfo } from "../../agent/telemetry/redact.js";
 
@@ -116,5 +117,15 @@ describe("redaction helpers", () => {
     for (const s of ["whole-spool-key-0001", "whole-broker-pw-01", "AKIAWHOLE000111", "whole-sak-000111"])
       expect(out).not.toContain(s);
     for (const s of ["whole-st-000111", "whole-url-pw", "Bearer whole-tok"]) expect(out).not.toContain(s);
+  });
+
+  it("health reasons (shown by /healthz, status and the status page) are scrubbed too", () => {
+    rememberSecrets({ sinks: [{ password: "health-pw-424242" }] });
+    const h = new Health();
+    h.report("sink", "up", {
+      ok: false,
+      reason: "connect mqtt://u:health-pw-424242@h failed: health-pw-424242",
+    });
+    expect(h.snapshot().components[0]!.reason).toBe("connect mqtt://h failed: [redacted]");
   });
 });

@@ -119,7 +119,17 @@ function hasContent(file: string): boolean {
 let cipherDriver: typeof CipherDatabase | undefined;
 function cipherDatabase(): typeof CipherDatabase {
   // Synchronous, like the rest of the spool open; the module has the same API as better-sqlite3.
-  cipherDriver ??= createRequire(import.meta.url)("better-sqlite3-multiple-ciphers") as typeof CipherDatabase;
+  try {
+    cipherDriver ??= createRequire(import.meta.url)(
+      "better-sqlite3-multiple-ciphers",
+    ) as typeof CipherDatabase;
+  } catch (err) {
+    // A native module that did not build on this board: say which, rather than a bare MODULE_NOT_FOUND.
+    throw new SpoolKeyError(
+      `spool.key is set but the cipher build of SQLite (better-sqlite3-multiple-ciphers) cannot be ` +
+        `loaded: ${(err as Error).message.split("\n")[0]}`,
+    );
+  }
   return cipherDriver;
 }
 

@@ -97,8 +97,11 @@ describe("config validation", () => {
 
   it("accepts every example config shipped in config/", async () => {
     const { readdirSync } = await import("node:fs");
-    const files = readdirSync("config").filter((f) => /\.(json|ya?ml)$/.test(f));
+    const files = readdirSync("config");
+    // Every file there is a config users copy (and the package ships): none may be skipped here.
+    expect(files.filter((f) => !/\.(json|ya?ml)$/.test(f))).toEqual([]);
     expect(files).toContain("default.json");
+    expect(files).toContain("example.yaml");
     // shared-network.json has no defaults for its secrets on purpose: unset, the agent must not start.
     const secrets = {
       EDGESPOOL_PW_THERMO_KITCHEN: "kitchen-device-password",

@@ -12,6 +12,7 @@ import type { SpoolApi, SpoolStats } from "./spool/types.js";
 import { supervise } from "./supervise.js";
 import { type HttpListener, startHttp } from "./telemetry/http.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
+import { rememberSecrets } from "./telemetry/redact.js";
 import { SdNotify } from "./telemetry/sd-notify.js";
 import { Telemetry } from "./telemetry/telemetry.js";
 
@@ -40,6 +41,8 @@ export interface StartOptions {
 
 /** Wires config → spool, ingest, sources, shippers and the http listener (agent/README.md, "Data flow"). */
 export async function startAgent(config: Readonly<Config>, opts: StartOptions = {}): Promise<AgentHandle> {
+  // Before anything can log: every line is scrubbed of the credentials this config holds.
+  rememberSecrets(config);
   const log = opts.log ?? createLogger({ level: config.log.level });
   const telemetry = new Telemetry(log, { now: opts.now });
   const dataDir = resolve(config.dataDir);
@@ -49,6 +52,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     maxBytes: config.spool.maxBytes,
     maxAgeMs: config.spool.maxAgeMs,
     onFull: config.spool.onFull,
+    key: config.spool.key,
     deadLetterMaxBytes: config.spool.deadLetterMaxBytes,
     telemetry,
     now: opts.now,

@@ -1,11 +1,16 @@
-import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
-import { Aedes } from "aedes";
+import { Aedes, type AuthorizeSubscribeHandler, type Client } from "aedes";
+import { loadServerTls } from "../../config/tls.js";
 import type { Source, SourceContext } from "../source.js";
+import { Acl } from "./acl.js";
+import { authenticator } from "./auth.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
-import { Acl, limitPacketSize, OversizeMarks, passwordAuth } from "./guard.js";
+import { limitPacketSize, OversizeMarks } from "./guard.js";
+import { InFlightGate, LoginLimiter, RateBucket } from "./limits.js";
+import { brokerRefusals } from "./metrics.js";
+import { boundedPersistence, type SessionInfo } from "./persistence.js";
 import { publishHooks } from "./publish.js";
 
 /**
@@ -21,11 +26,6 @@ export interface MqttBrokerSource extends Source {
   readonly port: number;
   /** Clients currently connected (for status and tests). */
   readonly connectedClients: number;
-}
-
-/** PEM text, or a path to a PEM file. */
-function pem(value: string): string {
-  return value.includes("-----BEGIN") ? value : readFileSync(value, "utf8");
 }
 
 class BrokerSource implements MqttBrokerSource {
@@ -59,22 +59,53 @@ class BrokerSource implements MqttBrokerSource {
   async start(): Promise<void> {
     if (this.server !== undefined) return;
     const { cfg, ctx } = this;
+    const refuse = brokerRefusals(ctx.telemetry, cfg.id);
     const marks = new OversizeMarks();
     const acl = new Acl();
-    const hooks = publishHooks(cfg, ctx.ingest, marks, acl);
-    const broker = new Aedes({
-      ...hooks,
-      ...(cfg.auth === undefined
+    const gate = new InFlightGate(cfg.limits.maxInFlightBytes);
+    const rates = new WeakMap<Client, RateBucket>();
+    const rate = cfg.limits.publishRate;
+    const hooks = publishHooks(cfg, ctx.ingest, {
+      marks,
+      acl,
+      gate,
+      ...(rate === 0
         ? {}
         : {
-            authenticate: passwordAuth(Array.isArray(cfg.auth) ? cfg.auth : [cfg.auth], acl, (clientId) =>
-              ctx.telemetry.warnLimited(
-                `auth:${cfg.id}`,
-                { source: cfg.id, clientId },
-                "mqtt client refused: bad credentials",
-              ),
-            ),
+            withinRate: (client: Client) => {
+              let b = rates.get(client);
+              if (b === undefined) rates.set(client, (b = new RateBucket(rate)));
+              return b.take();
+            },
           }),
+    });
+    const persistence = boundedPersistence({
+      limits: cfg.limits,
+      maySubscribe: (client, topic) => acl.maySubscribe(client, topic),
+      onBound: (reason, n, detail) => refuse(reason, n, { detail }, "mqtt broker limit reached"),
+    });
+    const auth = authenticator(
+      cfg,
+      acl,
+      new LoginLimiter(cfg.limits.maxLoginFailures, cfg.limits.loginWindow),
+      persistence as unknown as SessionInfo,
+      refuse,
+    );
+    const authorizeSubscribe: AuthorizeSubscribeHandler = (client, sub, done) => {
+      if (acl.maySubscribe(client, sub.topic)) return done(null, sub);
+      refuse(
+        "subscribe-denied",
+        1,
+        { clientId: client.id, topic: sub.topic.slice(0, 80) },
+        "mqtt subscription refused",
+      );
+      done(null, null); // SUBACK 0x80 for this filter; the others of the packet are decided on their own
+    };
+    const broker = new Aedes({
+      ...hooks,
+      authenticate: auth.authenticate,
+      authorizeSubscribe,
+      persistence: persistence as never,
     });
     await broker.listen();
     broker.on("clientError", (client, err) => {
@@ -95,6 +126,7 @@ class BrokerSource implements MqttBrokerSource {
     const onConnection = (socket: Socket): void => {
       socket.on("error", () => socket.destroy());
       const client = broker.handle(socket);
+      socket.once("close", () => auth.forget(client));
       limitPacketSize(client, cfg.maxPacketSize, marks, (cmd, length) =>
         ctx.ingest.reject(
           cfg.id,
@@ -103,21 +135,24 @@ class BrokerSource implements MqttBrokerSource {
         ),
       );
     };
-    const server =
-      cfg.tls === undefined
-        ? createServer(onConnection)
-        : createTlsServer(
-            {
-              cert: pem(cfg.tls.cert),
-              key: pem(cfg.tls.key),
-              ...(cfg.tls.ca === undefined ? {} : { ca: pem(cfg.tls.ca) }),
-            },
-            onConnection,
-          );
-    // Raw sockets, TLS handshakes in progress included, so stop() can end them all.
+    const server = cfg.tls === undefined ? createServer() : createTlsServer(loadServerTls(cfg.tls));
+    if (cfg.tls !== undefined) server.on("secureConnection", onConnection);
+    // Raw sockets, TLS handshakes in progress included, are counted against maxConnections
+    // and kept so that stop() can end them all.
     server.on("connection", (socket: Socket) => {
+      if (this.sockets.size >= cfg.limits.maxConnections) {
+        refuse(
+          "max-connections",
+          1,
+          { address: socket.remoteAddress, limit: cfg.limits.maxConnections },
+          "mqtt connection refused: limits.maxConnections reached",
+        );
+        socket.destroy();
+        return;
+      }
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
+      if (cfg.tls === undefined) onConnection(socket);
     });
     server.on("tlsClientError", (err: Error) =>
       ctx.telemetry.warnLimited(

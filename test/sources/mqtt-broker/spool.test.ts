@@ -113,7 +113,7 @@ describe("mqtt-broker into the real spool", () => {
       return;
     }
     const { spool, ingest, telemetry } = realIngest();
-    const src = await startBroker(context(ingest, telemetry), { tls: { cert, key } });
+    const src = await startBroker(context(ingest, telemetry), { tls: { certFile: cert, keyFile: key } });
     cleanups.push(() => src.stop());
     const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
       ca: readFileSync(cert),

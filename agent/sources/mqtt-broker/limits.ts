@@ -1,0 +1,104 @@
+/**
+ * Rate and volume limits of the embedded broker. Each keeps a bounded amount of state whatever
+ * clients do: per-address login failures in a capped map, per-client buckets on the client.
+ */
+
+/** Most remote addresses whose failures are remembered; the oldest are forgotten first. */
+const MAX_ADDRESSES = 4096;
+
+/**
+ * Failed logins per remote address: after `max` failures within `windowMs`, every CONNECT from
+ * that address is refused, good password or not, until the window that began with its first
+ * failure has passed. Guessing passwords then costs a window per `max` tries.
+ */
+export class LoginLimiter {
+  private readonly seen = new Map<string, { first: number; failures: number }>();
+
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  blocked(address: string): boolean {
+    const e = this.seen.get(address);
+    if (e === undefined) return false;
+    if (this.now() - e.first >= this.windowMs) {
+      this.seen.delete(address);
+      return false;
+    }
+    return e.failures >= this.max;
+  }
+
+  failed(address: string): void {
+    const t = this.now();
+    const e = this.seen.get(address);
+    if (e !== undefined && t - e.first < this.windowMs) {
+      e.failures++;
+      return;
+    }
+    this.seen.delete(address);
+    if (this.seen.size >= MAX_ADDRESSES) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(address, { first: t, failures: 1 });
+  }
+}
+
+/** A token bucket: `perSecond` on average, bursts up to twice that. */
+export class RateBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = 2 * perSecond;
+    this.last = now();
+  }
+
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(2 * this.perSecond, this.tokens + ((t - this.last) * this.perSecond) / 1000);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+}
+
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Bytes handed to the ingest and not yet committed, across all clients. Above `maxBytes` the
+ * client that went over stops being read (TCP then pushes back on the device) until the total
+ * is below half, so a blocked spool cannot make the broker buffer without bound.
+ */
+export class InFlightGate {
+  private bytes = 0;
+  private readonly paused = new Set<Pausable>();
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(n: number, client: Pausable): void {
+    this.bytes += n;
+    if (this.bytes > this.maxBytes && !this.paused.has(client)) {
+      this.paused.add(client);
+      client.pause();
+    }
+  }
+
+  done(n: number): void {
+    this.bytes -= n;
+    if (this.bytes > this.maxBytes / 2 || this.paused.size === 0) return;
+    const waiting = [...this.paused];
+    this.paused.clear();
+    for (const c of waiting) c.resume();
+  }
+
+  get inFlight(): number {
+    return this.bytes;
+  }
+}

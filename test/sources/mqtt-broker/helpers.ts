@@ -97,3 +97,11 @@ export async function rejectedCount(telemetry: Telemetry, reason: string): Promi
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Current value of edgespool_broker_refused_total for one reason (0 before the first refusal). */
+export async function refusedCount(telemetry: Telemetry, reason: string): Promise<number> {
+  const metric = telemetry.registry.getSingleMetric("edgespool_broker_refused_total");
+  if (metric === undefined) return 0;
+  const m = await metric.get();
+  return m.values.filter((v) => v.labels.reason === reason).reduce((a, v) => a + v.value, 0);
+}

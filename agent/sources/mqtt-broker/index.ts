@@ -91,15 +91,23 @@ class BrokerSource implements MqttBrokerSource {
       persistence as unknown as SessionInfo,
       refuse,
     );
+    // Filters each client holds, for limits.maxSubscriptions (a SUBSCRIBE's filters are
+    // authorized in parallel, before any is added, so aedes' own list cannot be used).
+    const held = new WeakMap<Client, Set<string>>();
     const authorizeSubscribe: AuthorizeSubscribeHandler = (client, sub, done) => {
-      if (acl.maySubscribe(client, sub.topic)) return done(null, sub);
-      refuse(
-        "subscribe-denied",
-        1,
-        { clientId: client.id, topic: sub.topic.slice(0, 80) },
-        "mqtt subscription refused",
-      );
-      done(null, null); // SUBACK 0x80 for this filter; the others of the packet are decided on their own
+      const mine = held.get(client) ?? new Set<string>();
+      held.set(client, mine);
+      const fields = { clientId: client.id, topic: sub.topic.slice(0, 80) };
+      if (!acl.maySubscribe(client, sub.topic)) {
+        refuse("subscribe-denied", 1, fields, "mqtt subscription refused");
+        return done(null, null); // SUBACK 0x80 for this filter; the packet's others are decided alone
+      }
+      if (!mine.has(sub.topic) && mine.size >= cfg.limits.maxSubscriptions) {
+        refuse("subscription-limit", 1, fields, "mqtt subscription refused: limits.maxSubscriptions");
+        return done(null, null);
+      }
+      mine.add(sub.topic);
+      done(null, sub);
     };
     const broker = new Aedes({
       ...hooks,
@@ -108,6 +116,9 @@ class BrokerSource implements MqttBrokerSource {
       persistence: persistence as never,
     });
     await broker.listen();
+    broker.on("unsubscribe", (topics, client) => {
+      for (const t of topics) held.get(client)?.delete(t);
+    });
     broker.on("clientError", (client, err) => {
       ctx.telemetry.warnLimited(
         `clienterr:${cfg.id}`,

@@ -15,7 +15,7 @@ import type { BrokerLimits } from "./config.js";
  * retained messages are capped; everything else is delegated to aedes-persistence.
  */
 
-export type BoundReason = "queue-dropped" | "session-limit" | "subscription-limit" | "retained-limit";
+export type BoundReason = "queue-dropped" | "session-limit" | "retained-limit";
 
 interface QueuedPacket {
   topic: string;
@@ -159,13 +159,11 @@ export function boundedPersistence(opts: BoundedPersistenceOptions): object {
         onBound("session-limit", 1, `session ${client.id} not kept: ${limits.maxSessions} sessions already`);
         return;
       }
-      const fresh = allowed.filter((s) => !held?.has(s.topic));
+      // authorizeSubscribe counts and refuses subscriptions over the limit; this only keeps the
+      // stored set within it whatever aedes passes (it passes the whole packet on each grant).
       const room = limits.maxSubscriptions - (held?.size ?? 0);
-      if (fresh.length > room) {
-        onBound("subscription-limit", fresh.length - room, `client ${client.id}: subscription limit`);
-        const keep = new Set(fresh.slice(0, Math.max(0, room)).map((s) => s.topic));
-        allowed = allowed.filter((s) => held?.has(s.topic) || keep.has(s.topic));
-      }
+      const fresh = allowed.filter((s) => !held?.has(s.topic)).slice(0, Math.max(0, room));
+      allowed = [...allowed.filter((s) => held?.has(s.topic)), ...fresh];
       if (allowed.length === 0) return;
       held ??= new Set();
       sessions.set(client.id, held);

@@ -105,3 +105,14 @@ export async function refusedCount(telemetry: Telemetry, reason: string): Promis
   const m = await metric.get();
   return m.values.filter((v) => v.labels.reason === reason).reduce((a, v) => a + v.value, 0);
 }
+
+/** The SUBACK return codes for each filter (mqtt.js rejects when any is 0x80; the packet is on the error). */
+export async function suback(c: MqttClient, subs: Record<string, { qos: 0 | 1 }>): Promise<number[]> {
+  try {
+    return (await c.subscribeAsync(subs)).map((g) => g.qos);
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (granted === undefined) throw err;
+    return granted;
+  }
+}

@@ -9,7 +9,16 @@ import { Telemetry } from "../../../agent/telemetry/telemetry.js";
 import { haveMosquittoClients, mosquittoArgs, runMosquittoClient } from "../../helpers/mosquitto-clients.js";
 import { RecordingIngest, waitFor } from "../../helpers/recording-ingest.js";
 import { makePki, type Pki } from "../../helpers/tls-certs.js";
-import { connect, context, GatedIngest, refusedCount, rejectedCount, sleep, startBroker } from "./helpers.js";
+import {
+  connect,
+  context,
+  GatedIngest,
+  refusedCount,
+  rejectedCount,
+  sleep,
+  startBroker,
+  suback,
+} from "./helpers.js";
 
 /**
  * The embedded broker on a shared network, driven by independent clients (mqtt.js and
@@ -35,17 +44,6 @@ async function client(src: MqttBrokerSource, opts: IClientOptions = {}): Promise
   const c = await connect(src.port, opts);
   clients.push(c);
   return c;
-}
-
-/** The SUBACK return codes for each filter (mqtt.js rejects when any is 0x80; the packet is on the error). */
-async function suback(c: MqttClient, subs: Record<string, { qos: 0 | 1 }>): Promise<number[]> {
-  try {
-    return (await c.subscribeAsync(subs)).map((g) => g.qos);
-  } catch (err) {
-    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
-    if (granted === undefined) throw err;
-    return granted;
-  }
 }
 
 const reading = (sensor: string, extra = "") => `{"sensor":"${sensor}","temperature":21.5${extra}}`;

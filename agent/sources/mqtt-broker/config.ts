@@ -36,8 +36,6 @@ const limitsSchema = z
   .strictObject({
     /** Open connections (TLS handshakes included); more are closed at once, counted. */
     maxConnections: posInt().default(256),
-    /** Payload bytes handed to the ingest and not yet committed; above it, reading from publishers pauses. */
-    maxInFlightBytes: bytes().default(8 * 1024 * 1024),
     /** Failed logins per remote address within `loginWindow`; after that the address is refused until it ends. */
     maxLoginFailures: posInt().default(5),
     loginWindow: duration().default(60_000),

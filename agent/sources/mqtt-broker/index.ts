@@ -8,7 +8,7 @@ import { Acl } from "./acl.js";
 import { authenticator } from "./auth.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
 import { limitPacketSize, OversizeMarks } from "./guard.js";
-import { InFlightGate, LoginLimiter, RateBucket } from "./limits.js";
+import { LoginLimiter, RateBucket } from "./limits.js";
 import { brokerRefusals } from "./metrics.js";
 import { boundedPersistence, type SessionInfo } from "./persistence.js";
 import { publishHooks } from "./publish.js";
@@ -62,13 +62,11 @@ class BrokerSource implements MqttBrokerSource {
     const refuse = brokerRefusals(ctx.telemetry, cfg.id);
     const marks = new OversizeMarks();
     const acl = new Acl();
-    const gate = new InFlightGate(cfg.limits.maxInFlightBytes);
     const rates = new WeakMap<Client, RateBucket>();
     const rate = cfg.limits.publishRate;
     const hooks = publishHooks(cfg, ctx.ingest, {
       marks,
       acl,
-      gate,
       ...(rate === 0
         ? {}
         : {

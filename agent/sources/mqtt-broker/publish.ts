@@ -11,7 +11,6 @@ import type { Ingest } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
 import { Acl } from "./acl.js";
 import { OversizeMarks } from "./guard.js";
-import type { InFlightGate, Pausable } from "./limits.js";
 
 /**
  * The publish path of the embedded broker. aedes calls `authorizePublish` for every PUBLISH of a
@@ -34,8 +33,6 @@ export interface PublishHooks {
 export interface PublishGuards {
   marks?: OversizeMarks;
   acl?: Acl;
-  /** Bytes awaiting commit; pauses the client that went over. */
-  gate?: InFlightGate;
   /** False when the client is over its publish rate. */
   withinRate?: (client: Client) => boolean;
 }
@@ -45,7 +42,7 @@ export function publishHooks(
   ingest: Ingest,
   guards: PublishGuards = {},
 ): PublishHooks {
-  const { marks = new OversizeMarks(), acl = new Acl(), gate, withinRate } = guards;
+  const { marks = new OversizeMarks(), acl = new Acl(), withinRate } = guards;
   const parser = createParser(cfg);
   const template: TopicTemplate | undefined =
     cfg.topicTemplate === undefined ? undefined : compileTopicTemplate(cfg.topicTemplate);
@@ -130,11 +127,6 @@ export function publishHooks(
     if (client === null) {
       void outcome.then(release);
       return;
-    }
-    if (gate !== undefined && !refused.has(payload)) {
-      const n = payload.length;
-      gate.add(n, client as unknown as Pausable); // aedes' Client has pause()/resume(), untyped
-      outcome = outcome.finally(() => gate.done(n));
     }
     const prev = tails.get(client);
     tails.set(client, (prev === undefined ? outcome : prev.then(() => outcome)).then(release));

@@ -10,7 +10,7 @@ import type { MqttBrokerSourceConfig } from "./config.js";
 import { limitPacketSize, OversizeMarks } from "./guard.js";
 import { LoginLimiter, RateBucket } from "./limits.js";
 import { brokerRefusals } from "./metrics.js";
-import { boundedPersistence, type SessionInfo } from "./persistence.js";
+import { boundedPersistence } from "./persistence.js";
 import { publishHooks } from "./publish.js";
 
 /**
@@ -86,7 +86,7 @@ class BrokerSource implements MqttBrokerSource {
       cfg,
       acl,
       new LoginLimiter(cfg.limits.maxLoginFailures, cfg.limits.loginWindow),
-      persistence as unknown as SessionInfo,
+      persistence,
       refuse,
     );
     // Filters each client holds, for limits.maxSubscriptions (a SUBSCRIBE's filters are
@@ -111,7 +111,7 @@ class BrokerSource implements MqttBrokerSource {
       ...hooks,
       authenticate: auth.authenticate,
       authorizeSubscribe,
-      persistence: persistence as never,
+      persistence: persistence as never, // aedes' type wants every method declared; the proxy delegates them
     });
     await broker.listen();
     broker.on("unsubscribe", (topics, client) => {

@@ -64,7 +64,8 @@ export interface BoundedPersistenceOptions {
   onBound(reason: BoundReason, n: number, detail: string): void;
 }
 
-export function boundedPersistence(opts: BoundedPersistenceOptions): object {
+/** The persistence to hand to aedes (as its `persistence` option), with the session counts auth needs. */
+export function boundedPersistence(opts: BoundedPersistenceOptions): SessionInfo {
   const inner = memory();
   const { limits, onBound } = opts;
   const queues = new Map<string, Queue>();

@@ -20,10 +20,10 @@ export interface TopicTemplate {
 }
 
 /**
- * One level of a topic template: `+`, or literals around variables, e.g. `node-{id}` is
- * literals ["node-", ""] and variables ["id"]. `literals` has one more entry than `vars`.
+ * One level of a topic template: `+`, or literals around variables, e.g. `node-{id}` is the
+ * literals ["node-", ""] around one variable (there is one literal more than variables).
  */
-type Level = { kind: "plus" } | { kind: "text"; literals: readonly string[]; vars: readonly string[] };
+type Level = { kind: "plus" } | { kind: "text"; literals: readonly string[] };
 
 /**
  * Matches one topic level against literals and variables, in time linear in the level (no regex:
@@ -87,7 +87,6 @@ export function compileTopicTemplate(template: string): TopicTemplate {
       return;
     }
     const literals: string[] = [];
-    const vars: string[] = [];
     let rest = level;
     for (;;) {
       const open = rest.indexOf("{");
@@ -98,14 +97,13 @@ export function compileTopicTemplate(template: string): TopicTemplate {
       checkName(name, template);
       if (names.includes(name)) throw new Error(`topic template "${template}": "{${name}}" appears twice`);
       names.push(name);
-      vars.push(name);
       literals.push(rest.slice(0, open));
       rest = rest.slice(close + 1);
     }
     if (rest.includes("}") || rest.includes("#") || rest.includes("+"))
       throw new Error(`topic template "${template}": stray "}", "+" or "#" in level "${level}"`);
     literals.push(rest);
-    levels.push({ kind: "text", literals, vars });
+    levels.push({ kind: "text", literals });
   });
   const fixed = levels.length;
   return {
@@ -113,7 +111,7 @@ export function compileTopicTemplate(template: string): TopicTemplate {
     names,
     match(topic) {
       if (fixed === 0) return {}; // "#" alone: every topic
-      const parts = topic.split("/", trailingHash ? fixed + 1 : fixed + 1);
+      const parts = topic.split("/", fixed + 1);
       if (trailingHash ? parts.length < fixed : parts.length !== fixed) return undefined;
       const values: string[] = [];
       for (let i = 0; i < fixed; i++) {

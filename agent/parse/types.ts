@@ -22,7 +22,6 @@ export const REJECT_REASONS = [
   "rate-limited",
   "crc",
   "sensor-fault",
-  "spool-full",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -176,7 +176,11 @@ class BrokerSource implements MqttBrokerSource {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       throw err;
     }
-    server.on("error", (err) => ctx.log.error({ err }, "mqtt broker server error"));
+    server.on("error", (err) => {
+      ctx.log.error({ err }, "mqtt broker server error");
+      ctx.telemetry.health.report("source", cfg.id, { ok: false, reason: `listener error: ${err.message}` });
+    });
+    ctx.telemetry.health.report("source", cfg.id, { ok: true });
     this.broker = broker;
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;

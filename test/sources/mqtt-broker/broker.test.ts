@@ -30,11 +30,14 @@ async function client(src: MqttBrokerSource, opts = {}): Promise<MqttClient> {
 
 describe("mqtt-broker source", () => {
   it("takes a QoS1 publish into the ingest, sensor from the topic template", async () => {
-    const { recording, src } = await setup({
+    const { recording, src, telemetry } = await setup({
       topics: ["sensors/#"],
       topicTemplate: "sensors/{room}/{sensor}/temperature",
     });
     expect(src.port).toBeGreaterThan(0);
+    expect(telemetry.health.snapshot().components).toContainEqual(
+      expect.objectContaining({ kind: "source", name: "broker", ok: true }),
+    );
     const c = await client(src);
     await c.publishAsync(
       "sensors/kitchen/t1/temperature",

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Routes } from "./status-page.js";
 import type { Telemetry } from "./telemetry.js";
 
 export interface HttpListener {
@@ -14,6 +15,8 @@ export async function startHttp(
   port: number,
   telemetry: Telemetry,
   beforeScrape: () => unknown,
+  /** Further routes (the status page); tried before the 404. */
+  routes?: Routes,
 ): Promise<HttpListener> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -37,7 +40,8 @@ export async function startHttp(
       res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}\n');
       return;
     }
-    res.writeHead(404).end("not found: try /metrics or /healthz\n");
+    if (routes?.(req, res, path ?? "/")) return;
+    res.writeHead(404).end("not found: try /, /metrics or /healthz\n");
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolveListen, rejectListen) => {

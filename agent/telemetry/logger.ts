@@ -20,6 +20,9 @@ const REDACT = [
   "key",
   "*.key",
   "*.*.key",
+  "token",
+  "*.token",
+  "*.*.token",
   "headers.authorization",
   "*.headers.authorization",
 ];

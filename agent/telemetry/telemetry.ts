@@ -121,6 +121,7 @@ export class Telemetry {
   shippedBatch(sink: string, n: number, seconds: number): void {
     this.shipped.inc({ sink }, n);
     this.batchLatency.observe({ sink }, seconds);
+    if (n > 0) this.health.report("sink", sink, { ok: true });
   }
 
   drop(sink: string, reason: string, n: number, detail?: string): void {
@@ -143,6 +144,7 @@ export class Telemetry {
   sinkError(sink: string, code: string, err: unknown, retryable: boolean): void {
     this.sinkErrors.inc({ sink, code });
     const message = err instanceof Error ? err.message : String(err);
+    this.health.report("sink", sink, { ok: false, reason: `${code}: ${message}` });
     this.warnLimited(`sinkerr:${sink}:${code}`, { sink, code, retryable, err: message }, "sink write failed");
   }
 }

@@ -79,11 +79,15 @@ export class SensorTracker {
   private readonly rateCount = new Uint32Array(POINTS);
   /** Sensors dropped from the page to stay within maxSensors. */
   evicted = 0;
+  /** The rate chart starts when the agent did, not an hour of zeros before it. */
+  private readonly firstBucket: number;
 
   constructor(
     readonly maxSensors: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.firstBucket = Math.floor(now() / BUCKET_MS);
+  }
 
   record(source: string, readings: readonly Reading[]): void {
     const t = this.now();
@@ -143,7 +147,8 @@ export class SensorTracker {
   ingestRate(sinceMs = 0): [t: number, perSecond: number][] {
     const nowB = Math.floor(this.now() / BUCKET_MS);
     const out: [number, number][] = [];
-    for (let b = Math.max(nowB - POINTS + 1, Math.floor(sinceMs / BUCKET_MS)); b <= nowB; b++) {
+    const from = Math.max(nowB - POINTS + 1, this.firstBucket, Math.floor(sinceMs / BUCKET_MS));
+    for (let b = from; b <= nowB; b++) {
       const i = b % POINTS;
       out.push([b * BUCKET_MS, this.rateBucket[i] === b ? this.rateCount[i]! / (BUCKET_MS / 1000) : 0]);
     }

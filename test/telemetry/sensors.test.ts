@@ -52,14 +52,16 @@ describe("SensorTracker (the status page's history)", () => {
   });
 
   it("counts readings per bucket for the ingest-rate chart", () => {
-    let t = 10 * BUCKET_MS;
+    let t = 9 * BUCKET_MS + 1;
     const tracker = new SensorTracker(10, () => t);
+    t = 10 * BUCKET_MS;
     tracker.record(
       "src",
       Array.from({ length: 50 }, (_, i) => ({ sensor: `s${i}`, temperature: 1 })),
     );
     t += BUCKET_MS;
-    const rate = tracker.ingestRate(9 * BUCKET_MS);
+    // Nothing before the tracker started (bucket 9).
+    const rate = tracker.ingestRate(0);
     expect(rate).toEqual([
       [9 * BUCKET_MS, 0],
       [10 * BUCKET_MS, 50 / (BUCKET_MS / 1000)],

@@ -194,7 +194,13 @@ export async function buildStatus(deps: StatusDeps, sinceMs: number): Promise<St
 
 /** `GET /`, `/assets/*` and `/api/status` for the http listener. */
 export function statusRoutes(deps: StatusDeps): Routes {
-  const assets = loadAssets();
+  let assets = new Map<string, Asset>();
+  try {
+    assets = loadAssets();
+  } catch (err) {
+    // An install without the page's files still serves /api/status, /metrics and /healthz.
+    deps.telemetry.log.warn({ err }, "status page files missing: GET / answers 404");
+  }
   return (req, res, path) => {
     const asset = assets.get(path === "/index.html" ? "/" : path);
     if (asset === undefined && path !== "/api/status") return false;

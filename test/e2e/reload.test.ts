@@ -1,10 +1,9 @@
 import { writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
+import { type AgentProcess, freePort, killHard, portOpen, tempDir } from "../helpers/agent-process.js";
 import { connectPublishers } from "../helpers/mqtt-publisher.js";
 import {
   agentConfig,
@@ -43,16 +42,6 @@ async function waitForLog(p: AgentProcess, text: string, times = 1, timeoutMs = 
     if (Date.now() > until) throw new Error(`no "${text}" ×${times} in the agent's log:\n${p.stderr()}`);
     await sleep(50);
   }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createConnection({ host: "127.0.0.1", port }, () => {
-      s.destroy();
-      res(true);
-    });
-    s.once("error", () => res(false));
-  });
 }
 
 describe("reload on SIGHUP", () => {

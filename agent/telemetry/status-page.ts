@@ -201,6 +201,12 @@ export function statusRoutes(deps: StatusDeps): Routes {
     // An install without the page's files still serves /api/status, /metrics and /healthz.
     deps.telemetry.log.warn({ err }, "status page files missing: GET / answers 404");
   }
+  const http = deps.config().http;
+  if (http.auth === undefined && !isLoopback(http.host))
+    deps.telemetry.log.warn(
+      { host: http.host },
+      "status page and /api/status refused (403): set http.auth to serve them on a non-loopback address",
+    );
   return (req, res, path) => {
     const asset = assets.get(path === "/index.html" ? "/" : path);
     if (asset === undefined && path !== "/api/status") return false;

@@ -88,8 +88,9 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     async submit(source, readings) {
       const outcome = await ingest.submit(source, readings);
       if (outcome.stored > 0) for (const s of shippers.values()) s.notify(outcome.stored);
-      // After the commit, one call per submission: the status page's bounded per-sensor history.
-      sensors.record(source, readings);
+      // After the commit, one call per submission: the status page's bounded per-sensor history
+      // (not for a submission a full spool refused outright).
+      if (outcome.dropped < readings.length) sensors.record(source, readings);
       return outcome;
     },
   };

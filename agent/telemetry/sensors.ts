@@ -143,14 +143,19 @@ export class SensorTracker {
       }));
   }
 
-  /** Readings per second in each 10 s bucket of the last hour (and after `sinceMs`), oldest first. */
+  /**
+   * Readings per second in each 10 s bucket of the last hour (and after `sinceMs`), oldest first;
+   * the bucket still filling is divided by the time it has run, so the chart does not dip at its end.
+   */
   ingestRate(sinceMs = 0): [t: number, perSecond: number][] {
-    const nowB = Math.floor(this.now() / BUCKET_MS);
+    const now = this.now();
+    const nowB = Math.floor(now / BUCKET_MS);
     const out: [number, number][] = [];
     const from = Math.max(nowB - POINTS + 1, this.firstBucket, Math.floor(sinceMs / BUCKET_MS));
     for (let b = from; b <= nowB; b++) {
       const i = b % POINTS;
-      out.push([b * BUCKET_MS, this.rateBucket[i] === b ? this.rateCount[i]! / (BUCKET_MS / 1000) : 0]);
+      const seconds = b === nowB ? Math.max(1, (now - b * BUCKET_MS) / 1000) : BUCKET_MS / 1000;
+      out.push([b * BUCKET_MS, this.rateBucket[i] === b ? this.rateCount[i]! / seconds : 0]);
     }
     return out;
   }

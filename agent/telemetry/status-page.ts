@@ -146,7 +146,7 @@ export async function buildStatus(deps: StatusDeps, sinceMs: number): Promise<St
   ]);
   const total = (m: { values: { value: number }[] }) => m.values.reduce((n, v) => n + v.value, 0);
   const health = telemetry.health.snapshot();
-  const lastMinute = sensors.ingestRate(now - 7 * BUCKET_MS).slice(0, -1);
+  const lastMinute = sensors.ingestRate(now - 6 * BUCKET_MS).slice(0, -1);
   return {
     agentId: cfg.agentId,
     now,

@@ -22,6 +22,8 @@ const RESTART_ONLY: readonly (readonly string[])[] = [
   ["agentId"],
   ["dataDir"],
   ["spool"],
+  // Shippers and housekeeping were built with these thresholds.
+  ["health"],
   ["http", "enabled"],
   ["http", "host"],
   ["http", "port"],

@@ -1,4 +1,6 @@
+import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
+import { sleep } from "./backoff.js";
 import type { Config } from "./config/schema.js";
 import { createIngest, type IngestQueue } from "./pipeline/ingest.js";
 import { Shipper } from "./pipeline/shipper.js";
@@ -9,8 +11,10 @@ import type { Sink } from "./sinks/sink.js";
 import type { Source } from "./sources/source.js";
 import { openSpool } from "./spool/index.js";
 import type { SpoolApi, SpoolStats } from "./spool/types.js";
+import { supervise } from "./supervise.js";
 import { type HttpListener, startHttp } from "./telemetry/http.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
+import { SdNotify } from "./telemetry/sd-notify.js";
 import { SensorTracker } from "./telemetry/sensors.js";
 import { statusRoutes } from "./telemetry/status-page.js";
 import { Telemetry } from "./telemetry/telemetry.js";
@@ -35,8 +39,10 @@ export interface StartOptions {
   now?: () => number;
   /** Monotonic ms for the spool's clock-step detection (tests that inject `now` want this too). */
   monotonic?: () => number;
-  /** How often retention, reclaim and gauges run (default 5 s). */
+  /** How often retention, reclaim, gauges and time-based health run (default 5 s). */
   housekeepingMs?: number;
+  /** systemd notifications (default: from NOTIFY_SOCKET / WATCHDOG_USEC in the environment). */
+  sdNotify?: SdNotify;
 }
 
 /** Wires config → spool, ingest, sources, shippers and the http listener (DESIGN §1). */
@@ -50,6 +56,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     maxBytes: config.spool.maxBytes,
     maxAgeMs: config.spool.maxAgeMs,
     onFull: config.spool.onFull,
+    deadLetterMaxBytes: config.spool.deadLetterMaxBytes,
     telemetry,
     now: opts.now,
     monotonic: opts.monotonic,
@@ -62,20 +69,48 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   const sensors = new SensorTracker(config.http.maxChartSensors, opts.now);
   let current = config;
   let http: HttpListener | undefined;
-  let housekeeping: NodeJS.Timeout | undefined;
+  const housekeepingCtl = new AbortController();
+  let housekeeping: Promise<void> | undefined;
+  const sdNotify = opts.sdNotify ?? new SdNotify(log);
+  // Whether the last group commit was held back (onFull: block, or a full disk under it).
+  let appendBlocked = false;
 
-  const refreshGauges = () => {
-    const st = spool.stats();
-    telemetry.spoolBytes.set(st.bytes);
-    telemetry.spoolRecords.set(st.records);
-    for (const s of st.sinks) {
-      telemetry.depth.set({ sink: s.sink }, s.depth);
-      telemetry.oldestAge.set({ sink: s.sink }, s.oldestAgeMs / 1000);
-    }
-    return st;
+  // spool.stats() sets the per-sink gauges; every spool transaction sets the byte/record gauges.
+  const refreshGauges = () => spool.stats();
+
+  /** The spool's own health and each sink's backlog age, from figures housekeeping just read. */
+  const reportHealth = (st: SpoolStats) => {
+    for (const s of shippers.values())
+      s.health.backlog(st.sinks.find((k) => k.sink === s.sinkId)?.oldestAgeMs ?? 0);
+    const reasons: string[] = [];
+    const free = freeBytes(dataDir);
+    if (free !== undefined && free < config.health.minFreeBytes)
+      reasons.push(
+        `disk full: ${free} bytes free under ${dataDir} (threshold ${config.health.minFreeBytes})`,
+      );
+    if (appendBlocked && ingest.pending > 0)
+      reasons.push(`spool full under onFull: block: ${ingest.pending} readings held unacknowledged`);
+    telemetry.health.report(
+      "spool",
+      "spool",
+      reasons.length === 0 ? { ok: true } : { ok: false, reason: reasons.join("; ") },
+    );
   };
 
-  const ingest = createIngest(spool, telemetry, {
+  // Sees each group commit's result, so health can tell a spool that holds producers back.
+  const append: SpoolApi["append"] = (records) => {
+    const res = spool.append(records);
+    appendBlocked = res.blocked;
+    return res;
+  };
+  const watched = new Proxy(spool, {
+    get(target, prop) {
+      if (prop === "append") return append;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const ingest: IngestQueue = createIngest(watched, telemetry, {
     agentId: config.agentId,
     maxCommitRecords: config.spool.maxCommitRecords,
     now: opts.now,
@@ -103,7 +138,11 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     createSink: (cfg: SinkConfig): Promise<Sink> =>
       createSink(cfg, { agentId: config.agentId, dataDir, log: log.child({ sink: cfg.id }), telemetry }),
     startShipper(cfg, sink) {
-      const shipper = new Shipper(spool, sink, cfg, transformsOf(cfg), telemetry, { now: opts.now });
+      const transforms = () => createTransforms(cfg.transforms, { agentId: config.agentId });
+      const shipper = new Shipper(spool, sink, cfg, transforms, telemetry, {
+        now: opts.now,
+        health: config.health,
+      });
       shipper.start();
       return shipper;
     },
@@ -118,9 +157,8 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   };
 
   try {
-    for (const cfg of config.sinks) {
+    for (const cfg of config.sinks)
       shippers.set(cfg.id, parts.startShipper(cfg, await parts.createSink(cfg)));
-    }
     for (const cfg of config.sources) {
       const source = await parts.createSource(cfg);
       sources.set(cfg.id, source);
@@ -130,23 +168,32 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
       const page = statusRoutes({ config: () => current, telemetry, sensors, stats: refreshGauges });
       http = await startHttp(config.http.host, config.http.port, telemetry, () => refreshGauges(), page);
     }
-    housekeeping = setInterval(() => {
-      try {
-        spool.enforceRetention();
-        spool.reclaim();
-        refreshGauges();
-      } catch (err) {
-        log.error({ err }, "housekeeping failed");
-      }
-    }, opts.housekeepingMs ?? 5000);
-    housekeeping.unref();
+    try {
+      reportHealth(refreshGauges());
+    } catch (err) {
+      // Housekeeping reports again on its first tick; a bad moment for the disk is no reason not to start.
+      log.warn({ err }, "first health report failed");
+    }
+    const every = opts.housekeepingMs ?? 5000;
+    housekeeping = supervise(
+      "housekeeping",
+      telemetry,
+      async (healthy, signal) => {
+        for (;;) {
+          await sleep(every, signal);
+          if (signal.aborted) return;
+          spool.enforceRetention();
+          spool.reclaim();
+          reportHealth(refreshGauges());
+          healthy();
+        }
+      },
+      { signal: housekeepingCtl.signal, backoff: { initialMs: every, maxMs: 60_000 } },
+    );
+    sdNotify.start(telemetry.health);
   } catch (err) {
     await shutdown();
     throw err;
-  }
-
-  function transformsOf(cfg: SinkConfig) {
-    return createTransforms(cfg.transforms, { agentId: config.agentId });
   }
 
   let stopping: Promise<void> | undefined;
@@ -154,7 +201,9 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   let reloading: Promise<unknown> = Promise.resolve();
   async function shutdown(): Promise<void> {
     await reloading;
-    clearInterval(housekeeping);
+    sdNotify.stop();
+    housekeepingCtl.abort();
+    await housekeeping;
     for (const s of [...sources.values()].reverse())
       await s.stop().catch((err) => log.warn({ err }, "source stop failed"));
     await ingest.close();
@@ -195,4 +244,14 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
       return stopping;
     },
   };
+}
+
+/** Bytes available to this process on the file system holding `dir` (undefined where statfs fails). */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return undefined;
+  }
 }

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { type AgentHandle, startAgent } from "../runtime.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
+import { announceNodeSupport } from "./node-support.js";
 
 /**
  * The daemon: runs until SIGTERM/SIGINT, then shuts down cleanly; a second signal exits at once.
@@ -9,6 +10,7 @@ import { createLogger, type Logger } from "../telemetry/logger.js";
  */
 export async function runCommand(cfg: Readonly<Config>, file: string): Promise<void> {
   const log = createLogger({ level: cfg.log.level });
+  announceNodeSupport(log);
   let agent: AgentHandle | undefined;
   let hupWhileStarting = false;
   // Installed before starting: SIGHUP's default action would kill the process.

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { healthBody } from "./health.js";
 import type { Routes } from "./status-page.js";
 import type { Telemetry } from "./telemetry.js";
 
@@ -37,7 +38,12 @@ export async function startHttp(
       return;
     }
     if (path === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}\n');
+      // 200 only while every component that reported says it works; 503 names the others and why.
+      const snap = telemetry.health.snapshot();
+      const body = healthBody(snap);
+      res
+        .writeHead(snap.status === "ok" ? 200 : 503, { "content-type": "application/json" })
+        .end(`${JSON.stringify(body)}\n`);
       return;
     }
     if (routes?.(req, res, path ?? "/")) return;

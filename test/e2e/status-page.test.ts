@@ -65,7 +65,8 @@ describe("status page in a real browser", () => {
       sinks: [fileSink(dir), httpSink(receiver.url, { timeoutMs: 1000 })],
       metricsPort,
     });
-    agent = await startAgentProcess(dir, cfg, port);
+    // A sink counts as failing once its writes have failed for a second (default: 5 min).
+    agent = await startAgentProcess(dir, { ...cfg, health: { sinkFailingMs: "1s" } }, port);
     await waitForPort(metricsPort);
     clients = await connectPublishers(port, 1, `page-${process.pid}`);
     const mqtt = clients[0]!;

@@ -15,7 +15,7 @@ import {
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
-import { FleetLoad, sleep } from "../helpers/reliability-load.js";
+import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
 
 /**
  * SIGHUP reload on a real agent process: publishers stay connected through a reload that adds a
@@ -36,12 +36,9 @@ afterEach(async () => {
 });
 
 /** Waits until the agent's stderr has `text` `times` times (reload log lines). */
-async function waitForLog(p: AgentProcess, text: string, times = 1, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (p.stderr().split(text).length - 1 < times) {
-    if (Date.now() > until) throw new Error(`no "${text}" ×${times} in the agent's log:\n${p.stderr()}`);
-    await sleep(50);
-  }
+async function waitForLog(p: AgentProcess, text: string, times = 1): Promise<void> {
+  if (!(await waitFor(() => p.stderr().split(text).length - 1 >= times, 20_000, 50)))
+    throw new Error(`no "${text}" ×${times} in the agent's log:\n${p.stderr()}`);
 }
 
 describe("reload on SIGHUP", () => {
@@ -118,10 +115,8 @@ describe("reload on SIGHUP", () => {
 
     // Still running the old config: a reading is acknowledged and reaches the file sink.
     await watchers[0]!.publishAsync("sensors/a/b", JSON.stringify({ temperature: 22.5 }), { qos: 1 });
-    const until = Date.now() + 20_000;
-    while (!readNdjsonDir(join(dir, "out")).some((l) => l.includes("22.5")) && Date.now() < until)
-      await sleep(100);
-    expect(readNdjsonDir(join(dir, "out")).some((l) => l.includes("22.5"))).toBe(true);
+    const shipped = () => readNdjsonDir(join(dir, "out")).some((l) => l.includes("22.5"));
+    expect(await waitFor(shipped, 20_000)).toBe(true);
     expect(closes).toBe(0);
 
     writeFileSync(configFile, JSON.stringify({ ...base, sources: [] }));

@@ -6,7 +6,7 @@ import { type AgentHandle, startAgent } from "../../agent/runtime.js";
 import type { MqttBrokerSource } from "../../agent/sources/mqtt-broker/index.js";
 import { freePort, tempDir } from "../helpers/agent-process.js";
 import { captureLog } from "../helpers/capture-log.js";
-import { sleep } from "../helpers/reliability-load.js";
+import { waitFor } from "../helpers/reliability-load.js";
 
 /**
  * What a reload does to the spool's cursors, in process: a changed sink keeps its cursor; a
@@ -19,14 +19,6 @@ afterEach(async () => {
   await agent?.stop();
   agent = undefined;
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe("reload and the spool's cursors", () => {
   it("keeps a changed sink's cursor and drops a removed sink's, releasing what only it held", async () => {
@@ -58,7 +50,9 @@ describe("reload and the spool's cursors", () => {
       await client.publishAsync(`sensors/s${i}`, JSON.stringify({ temperature: i }), { qos: 1 });
     await client.endAsync();
     const sink = (id: string) => agent!.stats().sinks.find((s) => s.sink === id);
-    await until("the file sink to ship everything", () => sink("files")?.depth === 0);
+    expect(await waitFor(() => sink("files")?.depth === 0, 20_000, 20), "file sink shipped everything").toBe(
+      true,
+    );
     expect(sink("upstream")?.depth).toBe(20);
     expect(agent.stats().records).toBe(20);
     const filesCursor = agent.spool.cursor("files");

@@ -22,7 +22,8 @@ export interface SensorView {
 
 /**
  * A fixed ring of POINTS buckets per sensor, keyed by receive time (devices without an RTC send
- * no usable timestamps). Memory is POINTS × 14 bytes per sensor whatever the rate.
+ * no usable timestamps). Memory is POINTS × 14 bytes of samples per sensor (about 6 KB with the
+ * object around them) whatever the rate.
  */
 class Series {
   readonly bucket = new Int32Array(POINTS).fill(-1);

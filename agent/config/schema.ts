@@ -34,6 +34,25 @@ export const httpSchema = z
     enabled: z.boolean().default(true),
     host: z.string().default("127.0.0.1"),
     port: port().default(9464),
+    /**
+     * Credentials for the status page and /api/status: `{ token }` (Authorization: Bearer, or
+     * `?token=` in the page URL) or `{ username, password }` (HTTP basic auth). Without them the
+     * page is only served on a loopback address. /metrics and /healthz stay open.
+     */
+    auth: z
+      .union(
+        [
+          z.strictObject({ token: z.string().min(16, "expected a token of at least 16 characters") }),
+          z.strictObject({
+            username: z.string().min(1),
+            password: z.string().min(8, "expected at least 8 characters"),
+          }),
+        ],
+        { error: "expected { token } or { username, password }" },
+      )
+      .optional(),
+    /** Sensors the status page keeps an hour of history for; the least recently seen is evicted. */
+    maxChartSensors: posInt().default(200),
   })
   .prefault({});
 

@@ -27,7 +27,7 @@ describe("config validation", () => {
     expect(cfg.spool.maxBytes).toBe(512 * 1024 * 1024);
     expect(cfg.spool.maxAgeMs).toBe(24 * 3600 * 1000);
     expect(cfg.spool.onFull).toBe("drop-oldest");
-    expect(cfg.http).toEqual({ enabled: true, host: "127.0.0.1", port: 9464 });
+    expect(cfg.http).toEqual({ enabled: true, host: "127.0.0.1", port: 9464, maxChartSensors: 200 });
     expect(cfg.sinks[0]!.maxBatchRecords).toBe(500);
     expect(Object.isFrozen(cfg.sinks[0])).toBe(true);
   });

@@ -20,17 +20,21 @@ export function runCli(
   });
 }
 
+/** Whether something accepts connections on 127.0.0.1:`port` right now. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise<boolean>((res) => {
+    const s = createConnection({ host: "127.0.0.1", port }, () => {
+      s.destroy();
+      res(true);
+    });
+    s.once("error", () => res(false));
+  });
+}
+
 export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = createConnection({ host: "127.0.0.1", port }, () => {
-        s.destroy();
-        res(true);
-      });
-      s.once("error", () => res(false));
-    });
-    if (ok) return;
+    if (await portOpen(port)) return;
     if (Date.now() > until) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }

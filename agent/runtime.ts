@@ -9,11 +9,12 @@ import { createSink, createSource, type SinkConfig, type SourceConfig } from "./
 import { applyReload, type LiveParts } from "./reload.js";
 import type { Sink } from "./sinks/sink.js";
 import type { Source } from "./sources/source.js";
-import { openSpool } from "./spool/index.js";
+import { hasReserve, openSpool } from "./spool/index.js";
 import type { SpoolApi, SpoolStats } from "./spool/types.js";
 import { supervise } from "./supervise.js";
 import { type HttpListener, startHttp } from "./telemetry/http.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
+import { rememberSecrets } from "./telemetry/redact.js";
 import { SdNotify } from "./telemetry/sd-notify.js";
 import { SensorTracker } from "./telemetry/sensors.js";
 import { statusRoutes } from "./telemetry/status-page.js";
@@ -45,8 +46,10 @@ export interface StartOptions {
   sdNotify?: SdNotify;
 }
 
-/** Wires config → spool, ingest, sources, shippers and the http listener (DESIGN §1). */
+/** Wires config → spool, ingest, sources, shippers and the http listener (agent/README.md, "Data flow"). */
 export async function startAgent(config: Readonly<Config>, opts: StartOptions = {}): Promise<AgentHandle> {
+  // Before anything can log: every line is scrubbed of the credentials this config holds.
+  rememberSecrets(config);
   const log = opts.log ?? createLogger({ level: config.log.level });
   const telemetry = new Telemetry(log, { now: opts.now });
   const dataDir = resolve(config.dataDir);
@@ -56,6 +59,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     maxBytes: config.spool.maxBytes,
     maxAgeMs: config.spool.maxAgeMs,
     onFull: config.spool.onFull,
+    key: config.spool.key,
     deadLetterMaxBytes: config.spool.deadLetterMaxBytes,
     telemetry,
     now: opts.now,
@@ -87,6 +91,11 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     if (free !== undefined && free < config.health.minFreeBytes)
       reasons.push(
         `disk full: ${free} bytes free under ${dataDir} (threshold ${config.health.minFreeBytes})`,
+      );
+    else if (!hasReserve(dataDir))
+      // The spool gave its reserve file back to keep working on a full disk and found no room to take it again.
+      reasons.push(
+        `disk full: the spool is running on its reserve (${free ?? "?"} bytes free under ${dataDir})`,
       );
     if (appendBlocked && ingest.pending > 0)
       reasons.push(`spool full under onFull: block: ${ingest.pending} readings held unacknowledged`);
@@ -182,9 +191,13 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
         for (;;) {
           await sleep(every, signal);
           if (signal.aborted) return;
-          spool.enforceRetention();
-          spool.reclaim();
-          reportHealth(refreshGauges());
+          try {
+            spool.enforceRetention();
+            spool.reclaim();
+          } finally {
+            // Even when retention failed (SQLITE_FULL on a full disk): that is when health matters.
+            reportHealth(refreshGauges());
+          }
           healthy();
         }
       },

@@ -16,6 +16,14 @@ export const spoolSchema = z
     sync: z.enum(["normal", "full"]).default("normal"),
     /** Most readings committed in one transaction. */
     maxCommitRecords: posInt().default(5000),
+    /**
+     * Encrypts the spool at rest (SQLite3MultipleCiphers, ChaCha20-Poly1305), for a board that
+     * can be stolen. Give it from the environment: "${EDGESPOOL_SPOOL_KEY}".
+     */
+    key: z
+      .string()
+      .min(16, "expected at least 16 characters, e.g. the output of `openssl rand -hex 32`")
+      .optional(),
     /** Most bytes dead letters may take (default: a tenth of maxBytes); the oldest go first. */
     deadLetterMaxBytes: bytes().optional(),
   })

@@ -10,7 +10,7 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-/** Prometheus `/metrics` and `/healthz` (DESIGN §8). */
+/** Prometheus `/metrics` and `/healthz`. */
 export async function startHttp(
   host: string,
   port: number,

@@ -68,7 +68,7 @@ interface ShardState {
 }
 
 /**
- * A KCL-like reader (DESIGN §7 `consume`): every shard, parents drained to SHARD_END before their
+ * A KCL-like reader (`edgespool consume`): every shard, parents drained to SHARD_END before their
  * children, one iterator per shard, checkpoints in SQLite so a restart resumes, KPL
  * de-aggregation, duplicates stored once. Without `follow` or `untilIdleMs` it stops when every
  * shard is caught up.

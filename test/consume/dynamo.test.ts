@@ -35,7 +35,11 @@ afterEach(() => {
 
 const signal = new AbortController().signal;
 
-async function put(stream: string, records: ReturnType<typeof makeRecords>, extra: Record<string, unknown> = {}) {
+async function put(
+  stream: string,
+  records: ReturnType<typeof makeRecords>,
+  extra: Record<string, unknown> = {},
+) {
   const sink = createKinesisSink(sinkConfig(stream, k.endpoint, extra), sinkContext());
   await sink.start();
   expect(await sink.write(records, signal)).toEqual({});
@@ -96,7 +100,11 @@ describe("consume --table (DynamoDB destination)", () => {
           __type: "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
           message: "The level of configured provisioned throughput for the table was exceeded (injected)",
         };
-        return call.reply(400, { "content-type": "application/x-amz-json-1.0" }, Buffer.from(JSON.stringify(body)));
+        return call.reply(
+          400,
+          { "content-type": "application/x-amz-json-1.0" },
+          Buffer.from(JSON.stringify(body)),
+        );
       }
       const r = await call.forward();
       call.reply(r.status, r.headers, r.body);

@@ -27,7 +27,7 @@ interface Seen {
 
 /**
  * The KCL's lease coordination for one worker: renews its leases every third of the failover
- * time, and takes leases — unowned ones at once, expired ones (counter still for `leaseMs`) and,
+ * time (checked every quarter), and takes leases — unowned ones at once, expired ones (counter still for `leaseMs`) and,
  * when a worker joins, at most one stolen from the busiest worker per round — until it holds its
  * share. A lease is offered only once every parent shard's lease reached SHARD_END, so a parent
  * is finished before its children. A worker that could not renew a lease for `leaseMs` stops
@@ -76,10 +76,11 @@ export class LeaseCoordinator {
         await this.renewAll();
         if (this.now() >= nextTake) {
           await this.takeRound();
-          nextTake = this.now() + this.o.leaseMs / 2;
+          // Scanning every quarter of the failover time bounds how late an expiry is noticed.
+          nextTake = this.now() + this.o.leaseMs / 4;
         }
         failures = 0;
-        await sleep(this.o.leaseMs / 3, signal);
+        await sleep(this.o.leaseMs / 4, signal);
       } catch (err) {
         const code = errorCode(err);
         this.log.warn({ code, err: (err as Error).message }, "lease table call failed; retrying");

@@ -162,10 +162,18 @@ export class LeaseCoordinator {
     const target = Math.ceil(active.length / counts.size);
     let want = target - mine;
     if (want <= 0) return;
-    const free = active.filter((l) => l.leaseOwner !== this.o.worker && expired(l));
+    // Free: expired, or recorded as this worker's by an earlier life of it (restarted, same name).
+    const free = active.filter(
+      (l) => !this.held.has(l.leaseKey) && (l.leaseOwner === this.o.worker || expired(l)),
+    );
     for (const l of shuffle(free)) {
       if (want <= 0) break;
-      if (await this.takeOne(l, l.leaseOwner ? "expired" : "unowned")) want--;
+      const why = !l.leaseOwner
+        ? "unowned"
+        : l.leaseOwner === this.o.worker
+          ? "ours before a restart"
+          : "expired";
+      if (await this.takeOne(l, why)) want--;
     }
     if (free.length > 0) return;
     // Nothing free: a worker has joined. Steal one lease from the busiest worker, if it has

@@ -144,6 +144,16 @@ describe("lease table", () => {
     expect(report).toMatch(/workers: a: 2 shards/);
   });
 
+  it("a worker restarted under the same name takes back its own leases at once", async () => {
+    const clock = { t: 0 };
+    const t = await table("restart", FOUR);
+    await worker(t, "a", clock).takeRound();
+    // The process died (no release); its successor has the same name and an empty memory.
+    const again = worker(t, "a", clock);
+    await again.takeRound();
+    expect([...again.owned().keys()].sort()).toEqual(["s0", "s1", "s2", "s3"]);
+  });
+
   it("a worker that stops cleanly gives its leases back for others to take at once", async () => {
     const clock = { t: 0 };
     const t = await table("release", FOUR);

@@ -104,6 +104,10 @@ export function consumeCommand(): Command {
           "consume finished",
         );
         process.stdout.write(`${JSON.stringify(stats)}\n`);
+      } catch (err) {
+        // A stream or table that is not there, no credentials: one line that says so, exit 1.
+        log.error({ err: err instanceof Error ? err.message : String(err) }, "consume failed");
+        process.exitCode = 1;
       } finally {
         process.off("SIGINT", stop);
         process.off("SIGTERM", stop);

@@ -203,9 +203,7 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
         log,
       });
       progress = new LeaseProgress(coordinator, local, dest, opts.stream, from);
-      await refreshShards();
-      lastListing = Date.now();
-      await coordinator.takeRound();
+      // The first take round runs at once; leases for the shards follow the first listing below.
       coordinator.start();
     } else progress = new LocalProgress(local, dest, opts.stream, from);
     while (!opts.signal?.aborted) {

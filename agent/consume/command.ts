@@ -71,7 +71,15 @@ export function consumeCommand(): Command {
         if (!flags.app) throw new InvalidArgumentError("--leases needs --app NAME");
         const { leaseReport } = await import("./report.js");
         const ep = { endpoint: flags.dynamodbEndpoint, region: flags.region };
-        process.stdout.write(await leaseReport(flags.app, ep));
+        try {
+          process.stdout.write(await leaseReport(flags.app, ep));
+        } catch (err) {
+          log.error(
+            { app: flags.app, err: err instanceof Error ? err.message : String(err) },
+            "no lease table",
+          );
+          process.exitCode = 1;
+        }
         return;
       }
       if (!flags.stream) throw new InvalidArgumentError("--stream NAME is required");

@@ -3,15 +3,13 @@ import { join } from "node:path";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { consumeStream } from "../../agent/consume/consumer.js";
-import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import { startProxy } from "../kinesis/fault-proxy.js";
 import {
   clientWithStream,
   CREDS,
   type Kinesalite,
   makeRecords,
-  sinkConfig,
-  sinkContext,
+  putAll,
   startKinesalite,
   tempDir,
 } from "../kinesis/helpers.js";
@@ -33,18 +31,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const signal = new AbortController().signal;
-
-async function put(
-  stream: string,
-  records: ReturnType<typeof makeRecords>,
-  extra: Record<string, unknown> = {},
-) {
-  const sink = createKinesisSink(sinkConfig(stream, k.endpoint, extra), sinkContext());
-  await sink.start();
-  expect(await sink.write(records, signal)).toEqual({});
-  await sink.close();
-}
+const put = (stream: string, records: ReturnType<typeof makeRecords>, extra: Record<string, unknown> = {}) =>
+  putAll(k.endpoint, stream, records, extra);
 
 const temperature = (r: { body: string }) => (JSON.parse(r.body) as { temperature: number }).temperature;
 
@@ -120,7 +108,9 @@ describe("consume --table (DynamoDB destination)", () => {
         dynamodbEndpoint: proxy.endpoint,
       });
       expect(throttled).toBeGreaterThan(10);
-      expect(stats.stored).toBe(batch.length);
+      // A page that failed for another reason (a timeout on a loaded machine) is read again:
+      // what its first attempt wrote then counts as duplicates. The table is what matters.
+      expect(stats.stored + stats.duplicates).toBeGreaterThanOrEqual(batch.length);
       const ddb = ddbClient(d.endpoint);
       expect((await tableIds(ddb, "all")).sort()).toEqual(batch.map((r) => r.id).sort());
       ddb.destroy();

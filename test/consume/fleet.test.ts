@@ -14,6 +14,7 @@ import { silentLogger } from "../../agent/telemetry/logger.js";
 import { createFleet, type TruthReading } from "../../simulator/fleet.js";
 import { createMqttOutput } from "../../simulator/outputs/mqtt.js";
 import { runFleet } from "../../simulator/run.js";
+import { collectTruth } from "../../simulator/truth.js";
 import { CLI } from "../helpers/agent-process.js";
 import { clientWithStream, CREDS, type Kinesalite, startKinesalite, waitActive } from "../kinesis/helpers.js";
 import { waitFor } from "../simulator/broker.js";
@@ -144,11 +145,7 @@ async function house(i: number, port: number): Promise<TruthReading[]> {
     speed: SOAK ? 600 : 500,
     count: PER_FLEET,
     tickMs: 20,
-    truth: {
-      write: (e) => e.type === "reading" && truth.push(e),
-      drain: async () => {},
-      close: async () => {},
-    },
+    truth: collectTruth(truth),
   });
   await output.close();
   return truth;

@@ -15,6 +15,11 @@ function filterArg(v: string): string {
   return v;
 }
 
+function usage(problem: string): void {
+  process.stderr.write(`consume: ${problem} (see edgespool consume --help)\n`);
+  process.exitCode = 2;
+}
+
 interface ConsumeFlags {
   stream?: string;
   endpoint?: string;
@@ -68,7 +73,7 @@ export function consumeCommand(): Command {
     .action(async (flags: ConsumeFlags) => {
       const log = createLogger();
       if (flags.leases) {
-        if (!flags.app) throw new InvalidArgumentError("--leases needs --app NAME");
+        if (!flags.app) return usage("--leases needs --app NAME");
         const { leaseReport } = await import("./report.js");
         const ep = { endpoint: flags.dynamodbEndpoint, region: flags.region };
         try {
@@ -82,7 +87,7 @@ export function consumeCommand(): Command {
         }
         return;
       }
-      if (!flags.stream) throw new InvalidArgumentError("--stream NAME is required");
+      if (!flags.stream) return usage("--stream NAME is required");
       const ctl = new AbortController();
       const stop = () => ctl.abort();
       process.once("SIGINT", stop);

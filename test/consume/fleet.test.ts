@@ -1,16 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { type KinesisClient, SplitShardCommand } from "@aws-sdk/client-kinesis";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Lease, LeaseTable, SHARD_END } from "../../agent/consume/leases.js";
-import { validateConfig } from "../../agent/config/load.js";
 import { contentId } from "../../agent/record/ids.js";
-import { type AgentHandle, startAgent } from "../../agent/runtime.js";
-import type { MqttBrokerSource } from "../../agent/sources/mqtt-broker/index.js";
-import { silentLogger } from "../../agent/telemetry/logger.js";
 import { createFleet, type TruthReading } from "../../simulator/fleet.js";
 import { createMqttOutput } from "../../simulator/outputs/mqtt.js";
 import { runFleet } from "../../simulator/run.js";
@@ -18,7 +14,7 @@ import { collectTruth } from "../../simulator/truth.js";
 import { CLI } from "../helpers/agent-process.js";
 import { clientWithStream, CREDS, type Kinesalite, startKinesalite, waitActive } from "../kinesis/helpers.js";
 import { waitFor } from "../simulator/broker.js";
-import { ddbClient, type Dynalite, startDynalite, tableIds } from "./helpers.js";
+import { ddbClient, type Dynalite, houseAgent, startDynalite, tableIds } from "./helpers.js";
 
 /**
  * The tutorial's whole pipeline at fleet scale: three simulated houses with hot places, each
@@ -83,42 +79,6 @@ function startWorker(name: string, k: Kinesalite, d: Dynalite): Worker {
     rmSync(join(tmpdir(), `unused-${process.pid}-${name}.db`), { force: true });
   });
   return w;
-}
-
-async function agent(i: number, k: Kinesalite): Promise<{ handle: AgentHandle; port: number }> {
-  const dir = mkdtempSync(join(tmpdir(), `edgespool-fleet-${i}-`));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const config = validateConfig({
-    agentId: `house-${i}`,
-    dataDir: join(dir, "spool"),
-    sources: [
-      {
-        type: "mqtt-broker",
-        id: "mqtt",
-        port: 0,
-        topics: ["sensors/#"],
-        topicTemplate: "sensors/{room}/{sensor}/temperature",
-        sensor: "{room}/{sensor}",
-      },
-    ],
-    sinks: [
-      {
-        type: "kinesis",
-        id: "kinesis",
-        stream: STREAM,
-        endpoint: k.endpoint,
-        region: "us-east-1",
-        ...CREDS,
-        maxBatchRecords: 500,
-        maxBufferAgeMs: 50,
-        shardRefreshMs: 1000,
-      },
-    ],
-    http: { enabled: false },
-  });
-  const handle = await startAgent(config, { log: silentLogger() });
-  cleanups.push(() => handle.stop());
-  return { handle, port: (handle.sources[0] as MqttBrokerSource).port };
 }
 
 /** Runs one simulated house (`--hot`) into an agent; resolves with its ground truth. */
@@ -193,7 +153,7 @@ describe.skipIf(!existsSync(CLI))("fleet: agents → kinesis → lease-sharing c
     // Every worker holds a share before readings flow (4 shards, 3 workers: 2, 1, 1).
     await waitFor(() => ["w0", "w1", "w2"].every((w) => owners().has(w)), 30_000);
 
-    const agents = await Promise.all([0, 1, 2].map((i) => agent(i, k)));
+    const agents = await Promise.all([0, 1, 2].map((i) => houseAgent(i, k.endpoint, STREAM, cleanups)));
     const houses = Promise.all(agents.map((a, i) => house(i, a.port)));
 
     // Mid-stream: kill the worker holding two leases (the busiest), then split a shard.

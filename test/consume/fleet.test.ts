@@ -39,6 +39,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+const awsEnv = { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey };
+
 interface Worker {
   name: string;
   child: ChildProcess;
@@ -58,12 +60,7 @@ function startWorker(name: string, k: Kinesalite, d: Dynalite): Worker {
       ...["--filter", "temperature >= 35", "--db", join(tmpdir(), `unused-${process.pid}-${name}.db`)],
     ],
     {
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-        EDGESPOOL_LOG_LEVEL: "info",
-      },
+      env: { ...process.env, ...awsEnv, EDGESPOOL_LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -253,6 +250,19 @@ describe.skipIf(!existsSync(CLI))("fleet: agents → kinesis → lease-sharing c
     expect(parent.checkpoint).toBe(SHARD_END);
     const children = final.filter((l) => l.parentShardIds.includes("shardId-000000000001"));
     expect(children).toHaveLength(2);
+    // `--leases` shows the same table from the command line.
+    // Not spawnSync: dynalite runs in this process and must keep answering.
+    const lister = spawn(
+      process.execPath,
+      [CLI, "consume", "--app", APP, "--leases", "--dynamodb-endpoint", d.endpoint, "--region", "us-east-1"],
+      { env: { ...process.env, ...awsEnv }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let printed = "";
+    lister.stdout.on("data", (b: Buffer) => void (printed += b.toString()));
+    await new Promise((r) => lister.once("exit", r));
+    const report = { stdout: printed };
+    expect(report.stdout).toMatch(/shardId-000000000001\s+\S+\s+\d+\s+SHARD_END\s+done/);
+    expect(report.stdout).toMatch(/^workers: /m);
 
     for (const w of workers.filter((x) => x !== victim)) w.child.kill("SIGTERM");
     const codes = await Promise.all(workers.filter((x) => x !== victim).map((w) => w.exited));

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { sinkSchemas, sourceSchemas } from "../plugins.js";
 import { bytes, duration, id, port, posInt } from "./common.js";
+import { healthSchema } from "./health.js";
 
 export const spoolSchema = z
   .strictObject({
@@ -15,6 +16,8 @@ export const spoolSchema = z
     sync: z.enum(["normal", "full"]).default("normal"),
     /** Most readings committed in one transaction. */
     maxCommitRecords: posInt().default(5000),
+    /** Most bytes dead letters may take (default: a tenth of maxBytes); the oldest go first. */
+    deadLetterMaxBytes: bytes().optional(),
   })
   .prefault({});
 
@@ -52,6 +55,7 @@ export const configSchema = z
     sinks: z.array(sinkUnion).min(1, "expected at least one sink"),
     spool: spoolSchema,
     http: httpSchema,
+    health: healthSchema,
     /** How long SIGTERM waits for in-flight batches before closing anyway. */
     shutdownTimeoutMs: duration().default(10_000),
     log: z

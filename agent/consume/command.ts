@@ -35,6 +35,7 @@ interface ConsumeFlags {
   worker?: string;
   leaseMs: number;
   leases?: boolean;
+  gaps?: boolean;
 }
 
 /**
@@ -70,6 +71,7 @@ export function consumeCommand(): Command {
       10_000,
     )
     .option("--leases", "print who holds which shard of --app and how far behind each is, then exit")
+    .option("--gaps", "add per-device gaps in the device sequence (dseq) to the summary")
     .action(async (flags: ConsumeFlags) => {
       const log = createLogger();
       if (flags.leases) {
@@ -88,6 +90,8 @@ export function consumeCommand(): Command {
         return;
       }
       if (!flags.stream) return usage("--stream NAME is required");
+      // The gap report reads the readings back from the SQLite file.
+      if (flags.gaps && flags.table) return usage("--gaps reads --db; it does not work with --table");
       const ctl = new AbortController();
       const stop = () => ctl.abort();
       process.once("SIGINT", stop);
@@ -116,7 +120,8 @@ export function consumeCommand(): Command {
           { ...stats, ...(flags.table ? { table: flags.table } : { db: flags.db }) },
           "consume finished",
         );
-        process.stdout.write(`${JSON.stringify(stats)}\n`);
+        const gaps = flags.gaps ? (await import("./gaps.js")).gapReport(flags.db) : undefined;
+        process.stdout.write(`${JSON.stringify(gaps ? { ...stats, gaps } : stats)}\n`);
       } catch (err) {
         // A stream or table that is not there, no credentials: one line that says so, exit 1.
         log.error({ err: err instanceof Error ? err.message : String(err) }, "consume failed");

@@ -13,7 +13,16 @@ import {
 } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
-import type { AppendResult, DeadLetter, SpoolApi, SpoolStats } from "./types.js";
+import {
+  type AppendResult,
+  type DeadLetter,
+  OUTCOME_DROPPED,
+  OUTCOME_DUPLICATE,
+  OUTCOME_STORED,
+  type Settlement,
+  type SpoolApi,
+  type SpoolStats,
+} from "./types.js";
 
 export interface SpoolOptions {
   dir: string;
@@ -31,6 +40,8 @@ export interface SpoolOptions {
   monotonic?: () => number;
   /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
   maxPageCount?: number;
+  /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
+  deadLetterMaxBytes?: number;
 }
 
 class Blocked extends Error {}
@@ -59,11 +70,16 @@ export class SqliteSpool implements SpoolApi {
       seedSeq = Math.max(0, Math.floor(this.wall()) * 1000);
     }
     this.store = opened.store;
+    this.store.deadLetterLimit = this.deadLetterLimit;
     this.clock = opened.clock;
     this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
     this.guard(() => this.tx((s) => s.persistMeta()));
     ensureReserve(opts.dir);
     this.gauges();
+  }
+
+  private get deadLetterLimit(): number {
+    return this.opts.deadLetterMaxBytes ?? Math.floor(this.opts.maxBytes / 10);
   }
 
   private openStore(mono: () => number): { store: SpoolStore; clock: SpoolClock } {
@@ -127,6 +143,20 @@ export class SqliteSpool implements SpoolApi {
     this.guard(() => this.tx((s) => s.ack(sink, uptoSeq, shipped)));
   }
 
+  settle(sink: string, settlement: Settlement): { shipped: number; deadLetters: number } {
+    if (!Number.isSafeInteger(settlement.upTo))
+      throw new RangeError(`spool.settle(${sink}): expected an integer seq, got ${settlement.upTo}`);
+    const run = () => this.guard(() => this.tx((s) => s.settle(sink, settlement, this.clock.now())));
+    try {
+      return run();
+    } catch (err) {
+      // In WAL mode even an ack needs room to write: give back the reserve and try once more (the
+      // next housekeeping tick takes it again once there is space). The caller retries beyond that.
+      if (!isDiskFull(err) || !releaseReserve(this.opts.dir)) throw err;
+      return run();
+    }
+  }
+
   deadLetter(sink: string, letters: readonly DeadLetter[]): void {
     if (letters.length === 0) return;
     this.guard(() => this.tx((s) => s.deadLetter(sink, letters, this.clock.now())));
@@ -149,6 +179,7 @@ export class SqliteSpool implements SpoolApi {
         const expired = s.lastBefore(cutoff);
         let removed = expired === undefined ? 0 : s.deleteUpTo(expired, "max-age");
         s.expireDeadLetters(cutoff);
+        s.trimDeadLetters(this.deadLetterLimit);
         if (this.opts.onFull === "drop-oldest") removed += s.trimTo(this.opts.maxBytes);
         s.persistMeta();
         return removed;
@@ -222,7 +253,8 @@ export class SqliteSpool implements SpoolApi {
    */
   private insertAll(records: readonly NewRecord[], at: number, roomFactor = 0): AppendResult {
     const s = this.store;
-    const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
+    const outcomes = new Uint8Array(records.length);
+    const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false, outcomes };
     const policy = this.opts.onFull;
     const limit = this.opts.maxBytes;
     const wasEmpty = s.records === 0;
@@ -232,15 +264,22 @@ export class SqliteSpool implements SpoolApi {
       s.trimTo(Math.max(0, Math.min(limit, s.bytes) - roomFactor * incoming));
     }
     let refusing = false;
-    for (const r of records) {
+    records.forEach((r, i) => {
       const e = s.encode(r);
+      let dup: boolean;
       if (policy === "drop-newest" && (refusing || s.bytes + e.size > limit)) {
         refusing = true;
-        if (s.exists(r.id)) res.duplicates++;
-        else res.droppedNewest++;
-      } else if (s.insert(r, e, at)) res.stored++;
-      else res.duplicates++;
-    }
+        dup = s.exists(r.id);
+        if (!dup) {
+          res.droppedNewest++;
+          outcomes[i] = OUTCOME_DROPPED;
+          return;
+        }
+      } else dup = !s.insert(r, e, at);
+      if (dup) res.duplicates++;
+      else res.stored++;
+      outcomes[i] = dup ? OUTCOME_DUPLICATE : OUTCOME_STORED;
+    });
     // A batch larger than the whole limit is let into an empty spool, or `block` would never end.
     if (policy === "block" && s.bytes > limit && !wasEmpty) throw new Blocked();
     if (policy === "drop-oldest") s.trimTo(limit);
@@ -289,7 +328,13 @@ export class SqliteSpool implements SpoolApi {
         this.opts.telemetry.drop(sink, "spool-full", records.length, "disk full");
     }
     this.afterDiskFull();
-    return { stored: 0, duplicates: 0, droppedNewest: records.length, blocked: false };
+    return {
+      stored: 0,
+      duplicates: 0,
+      droppedNewest: records.length,
+      blocked: false,
+      outcomes: new Uint8Array(records.length).fill(OUTCOME_DROPPED),
+    };
   }
 
   private afterDiskFull(): void {
@@ -303,8 +348,9 @@ export class SqliteSpool implements SpoolApi {
 
   /** A store transaction, then telemetry for what it dropped and freed. */
   private tx<T>(fn: (s: SpoolStore) => T): T {
-    const { out, drops, freed } = this.store.tx(() => fn(this.store));
+    const { out, drops, evicted, freed } = this.store.tx(() => fn(this.store));
     this.report(drops);
+    for (const [sink, n] of evicted) this.opts.telemetry.deadLettersEvicted(sink, n);
     if (freed) this.freed();
     this.gauges();
     return out;
@@ -351,6 +397,7 @@ export class SqliteSpool implements SpoolApi {
     }
     this.moveAsideLogged(err);
     this.store = new SpoolStore(openDb(this.opts), () => this.clock.snapshot());
+    this.store.deadLetterLimit = this.deadLetterLimit;
     this.store.lastSeq = lastSeq;
     this.tx((s) => {
       s.resetCursors(lastSeq, "spool-corrupt", cursors);

@@ -25,6 +25,11 @@ export interface Statements {
   addDeadLetterCount: Stmt;
   insertDeadLetter: Stmt;
   expireDeadLetters: Stmt;
+  deadLetterBytes: Stmt;
+  deadLetterBytesBefore: Stmt;
+  deadLetterSizes: Stmt;
+  deleteDeadLettersUpTo: Stmt;
+  addMeta: Stmt;
 }
 
 export function prepareStatements(db: Db): Statements {
@@ -56,5 +61,16 @@ export function prepareStatements(db: Db): Statements {
       "INSERT INTO dead_letters (sink, seq, id, body, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     expireDeadLetters: p("DELETE FROM dead_letters WHERE at < ?"),
+    deadLetterBytes: p("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters"),
+    deadLetterBytesBefore: p(
+      "SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters WHERE at < ?",
+    ),
+    deadLetterSizes: p(
+      "SELECT rowid, sink, length(CAST(body AS BLOB)) FROM dead_letters ORDER BY rowid",
+    ).raw(),
+    deleteDeadLettersUpTo: p("DELETE FROM dead_letters WHERE rowid <= ?"),
+    addMeta: p(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+    ),
   };
 }

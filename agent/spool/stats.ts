@@ -1,5 +1,5 @@
 import type { Db } from "./db.js";
-import { fileBytes } from "./db.js";
+import { fileBytes, ROW_OVERHEAD } from "./db.js";
 import type { SinkStats, SpoolStats } from "./types.js";
 
 export function readMeta(db: Db): Record<string, number> {
@@ -53,9 +53,29 @@ export function computeStats(db: Db, dir: string, spoolNow: number): SpoolStats 
       cursor: c.acked,
     };
   });
-  return { records, bytes: meta.bytes ?? 0, fileBytes: fileBytes(dir), lastSeq, sinks };
+  // The dead-letter table is bounded (deadLetterMaxBytes), so summing it stays cheap.
+  const dead = db
+    .prepare("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters")
+    .get() as { n: number; b: number };
+  return {
+    records,
+    bytes: meta.bytes ?? 0,
+    fileBytes: fileBytes(dir),
+    lastSeq,
+    deadLetterBytes: dead.b + dead.n * ROW_OVERHEAD,
+    deadLettersEvicted: meta.deadLettersEvicted ?? 0,
+    sinks,
+  };
 }
 
 export function emptyStats(): SpoolStats {
-  return { records: 0, bytes: 0, fileBytes: 0, lastSeq: 0, sinks: [] };
+  return {
+    records: 0,
+    bytes: 0,
+    fileBytes: 0,
+    lastSeq: 0,
+    deadLetterBytes: 0,
+    deadLettersEvicted: 0,
+    sinks: [],
+  };
 }

@@ -34,10 +34,12 @@ export interface FaultProxy {
   endpoint: string;
   faults: Faults;
   counts: FaultCounts;
+  /** Every PutRecords request as sent by the client, failed and retried ones included. */
+  attempts: PutEntry[][];
   close(): Promise<void>;
 }
 
-interface PutEntry {
+export interface PutEntry {
   Data: string;
   PartitionKey: string;
   ExplicitHashKey?: string;
@@ -146,6 +148,7 @@ export async function startProxy(target: string, handle: (call: ProxyCall) => Pr
 export async function startFaultProxy(target: string, faults: Faults, seed = 1): Promise<FaultProxy> {
   const rnd = seeded(seed);
   const counts: FaultCounts = { putRecords: 0, failedEntries: 0, serverErrors: 0, cuts: 0 };
+  const attempts: PutEntry[][] = [];
 
   async function handle({ req, body, forward, reply }: ProxyCall): Promise<void> {
     const target = String(req.headers["x-amz-target"] ?? "");
@@ -154,6 +157,8 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
       return reply(r.status, r.headers, r.body);
     }
     counts.putRecords++;
+    const input = JSON.parse(body.toString("utf8")) as { StreamName: string; Records: PutEntry[] };
+    attempts.push(input.Records);
     if (rnd() < faults.serverError) {
       counts.serverErrors++;
       const status = rnd() < 0.5 ? 500 : 503;
@@ -161,7 +166,6 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
       const msg = Buffer.from(JSON.stringify({ __type: type, message: "injected" }));
       return reply(status, { "content-type": "application/x-amz-json-1.1" }, msg);
     }
-    const input = JSON.parse(body.toString("utf8")) as { StreamName: string; Records: PutEntry[] };
     const failed = input.Records.map(() => rnd() < faults.entryFailure);
     const kept = input.Records.filter((_, i) => !failed[i]);
     let answers: PutAnswer[] = [];
@@ -196,5 +200,5 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
   }
 
   const proxy = await startProxy(target, handle);
-  return { ...proxy, faults, counts };
+  return { ...proxy, faults, counts, attempts };
 }

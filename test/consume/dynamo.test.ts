@@ -1,8 +1,9 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { consumeStream } from "../../agent/consume/consumer.js";
+import { LeaseTable } from "../../agent/consume/leases.js";
 import { startProxy } from "../kinesis/fault-proxy.js";
 import {
   clientWithStream,
@@ -118,5 +119,61 @@ describe("consume --table (DynamoDB destination)", () => {
       await proxy.close();
       c.destroy();
     }
+  });
+});
+
+describe("consume --app (one worker, in this process)", () => {
+  it("never moves the checkpoint while its lease is another's, and resumes from it after the failover time", async () => {
+    const stream = "fenced";
+    const c = await clientWithStream(k.endpoint, stream, 1);
+    const ctl = new AbortController();
+    const running = consumeStream({
+      stream,
+      endpoint: k.endpoint,
+      region: "us-east-1",
+      ...CREDS,
+      db: join(dir, "c.db"),
+      table: "fenced-readings",
+      dynamodbEndpoint: d.endpoint,
+      app: "fenced-app",
+      worker: "a",
+      leaseMs: 1500,
+      pollMs: 20,
+      signal: ctl.signal,
+    });
+    const ddb = ddbClient(d.endpoint);
+    const leases = new LeaseTable(ddb, "fenced-app");
+    const first = makeRecords(60, 3);
+    await putAll(k.endpoint, stream, first);
+    await vi.waitFor(async () => expect(await tableIds(ddb, "fenced-readings")).toHaveLength(60), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    // Another worker takes the lease (as after a stall); the checkpoint stays where it was.
+    const [held] = await leases.list();
+    expect(held?.leaseOwner).toBe("a");
+    const stolen = (await leases.take(held!, "thief"))!;
+    await putAll(k.endpoint, stream, makeRecords(60, 3, 61));
+    // The thief never renews: while it still counts as the owner, nothing moves the checkpoint.
+    for (let i = 0; i < 8; i++) {
+      const [now] = await leases.list();
+      if (now?.leaseOwner !== "thief") break;
+      expect(now.checkpoint).toBe(stolen.checkpoint);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // After the failover time "a" takes the expired lease back and reads on from the checkpoint.
+    await vi.waitFor(async () => expect(await tableIds(ddb, "fenced-readings")).toHaveLength(120), {
+      timeout: 20_000,
+      interval: 200,
+    });
+    ctl.abort();
+    const stats = await running;
+    expect(stats.stored).toBe(120);
+    const [after] = await leases.list();
+    // Released on a clean stop, checkpoint at the end of the shard's records.
+    expect(after?.leaseOwner).toBeUndefined();
+    expect(after?.checkpoint).not.toBe(stolen.checkpoint);
+    ddb.destroy();
+    c.destroy();
   });
 });

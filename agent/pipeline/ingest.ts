@@ -31,7 +31,7 @@ export interface IngestQueue extends Ingest {
 }
 
 /**
- * Group commit (DESIGN §1): submissions that arrive in the same turn of the event loop are
+ * Group commit (agent/README.md, "Data flow"): submissions that arrive in the same turn of the event loop are
  * committed in one transaction, then resolved in arrival order, so a source acknowledges its
  * senders in the order they sent. While the spool blocks (`onFull: block`) nothing resolves,
  * which is what makes producers wait.

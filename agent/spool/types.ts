@@ -66,7 +66,7 @@ export interface Settlement {
 }
 
 /**
- * The durable queue between sources and sinks (DESIGN §1, §4). Synchronous: better-sqlite3 is,
+ * The durable queue between sources and sinks (agent/spool/README.md). Synchronous: better-sqlite3 is,
  * and a group commit is one short transaction. Sinks page through it; nothing here loads the
  * backlog into memory.
  */

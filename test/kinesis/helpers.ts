@@ -1,7 +1,4 @@
-import { mkdtempSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -21,6 +18,7 @@ import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import type { Sink, SinkContext } from "../../agent/sinks/sink.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { tempDir as baseTempDir } from "../helpers/basics.js";
 
 export const CREDS = { accessKeyId: "local", secretAccessKey: "local-secret" };
 
@@ -263,5 +261,5 @@ export function orderViolations(rows: readonly ConsumedRow[]): string[] {
 }
 
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "edgespool-kinesis-"));
+  return baseTempDir("edgespool-kinesis-");
 }

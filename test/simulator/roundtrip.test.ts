@@ -48,7 +48,7 @@ async function agent(): Promise<{ handle: AgentHandle; port: number; out: string
     ],
     // The spool de-duplicates against what it still holds. Large, slow batches keep most records
     // in it well past the back-to-back duplicate copies; a redelivery arriving after its first
-    // copy was shipped and deleted is shipped again, with the same id (at-least-once, DESIGN §3).
+    // copy was shipped and deleted is shipped again, with the same id (at-least-once).
     sinks: [
       {
         type: "file",

@@ -43,6 +43,7 @@ const SECRET = {
   brokerPw: "brokerPw-c5e8a2f9",
   brokerWrongPw: "brokerWrongPw-3a9d6e1b",
   spoolKey: "spoolKey-8e2b6c4f1a9d",
+  statusToken: "statusToken-5a7e3c9b1d",
 } as const;
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -97,7 +98,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       log: { level: "debug" },
       shutdownTimeoutMs: 1000,
       spool: { key: SECRET.spoolKey },
-      http: { host: "127.0.0.1", port: metricsPort },
+      http: { host: "127.0.0.1", port: metricsPort, auth: { token: SECRET.statusToken } },
       sources: [
         {
           type: "mqtt",
@@ -228,13 +229,16 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       httpEcho: () => /"sink":"http-echo"[^\n]*HTTP 503/.test(out),
       httpDown: () => /"sink":"http-down"[^\n]*ECONNREFUSED/.test(out),
       kinesisDown: () => /"sink":"kin-down"[^\n]*ECONNREFUSED/.test(out),
-      brokerRefused: () => seen("mqtt client refused: bad credentials"),
+      brokerRefused: () => /"msg":"mqtt client refused[^"]*"/.test(out),
     };
     const missing = () => Object.keys(paths).filter((k) => !paths[k as keyof typeof paths]());
     await waitFor(() => missing().length === 0, 60_000, 100);
     expect(missing(), `paths not exercised; agent output:\n${out.slice(-3000)}`).toEqual([]);
 
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+    const apiStatus = await fetch(`http://127.0.0.1:${metricsPort}/api/status?token=${SECRET.statusToken}`);
+    expect(apiStatus.status).toBe(200);
+    const api = await apiStatus.text();
     const configFile = join(dir, "config.json");
     const status = await cli(["status", "--json", "--config", configFile]);
     expect(status).toContain('"sinks"');
@@ -249,7 +253,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
     agent.child.kill("SIGTERM");
     await agent.exited;
     expect(out).toMatch(/"level":20/); // debug lines were captured too
-    const everything = { log: out, metrics, status, check, checkBroken };
+    const everything = { log: out, metrics, api, status, check, checkBroken };
     for (const [where, text] of Object.entries(everything))
       expect(leaks(text), `secrets in ${where}:\n${text.slice(0, 3000)}`).toEqual([]);
   });

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
+import { rememberSecrets, scrub } from "../telemetry/redact.js";
 import { type Config, configSchema } from "./schema.js";
 
 /** Every problem in a config, each with its path, e.g. `sinks[0].maxBatchRecords: expected a positive integer`. */
@@ -70,10 +71,20 @@ export function parseConfigText(text: string, file: string): unknown {
   try {
     return ext === ".yaml" || ext === ".yml" ? YAML.parse(text) : JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [
-      `not valid ${ext === ".json" ? "JSON" : "YAML"}: ${(err as Error).message}`,
-    ]);
+    throw new ConfigError(file, [`not valid ${ext === ".json" ? "JSON" : "YAML"}: ${syntaxProblem(err)}`]);
   }
+}
+
+/**
+ * The parser's complaint without the excerpt of the file it quotes (YAML's code frame, newer
+ * Node's `"…" is not valid JSON`): that excerpt may be the line holding a password.
+ */
+export function syntaxProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message
+    .split(/:?\n/)[0]!
+    .replace(/, "[^]*" is not valid JSON$/, " (not valid JSON)")
+    .slice(0, 200);
 }
 
 /** Validates a parsed config object; throws ConfigError listing every problem. */
@@ -86,7 +97,11 @@ export function validateConfig(
   const substituted = substituteEnv(raw, env, problems);
   const result = configSchema.safeParse(substituted);
   if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
-  if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
+  if (problems.length > 0 || !result.success) {
+    // A message may quote a value (`got "…"`); never one of the config's credentials.
+    rememberSecrets(substituted);
+    throw new ConfigError(file, problems.map(scrub));
+  }
   return deepFreeze(result.data);
 }
 

@@ -19,6 +19,7 @@ export const REJECT_REASONS = [
   "out-of-range",
   "unknown-topic",
   "not-authorized",
+  "rate-limited",
   "crc",
   "sensor-fault",
 ] as const;

@@ -10,7 +10,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "./cipher.js";
 
 export type Db = Database.Database;
 
@@ -98,6 +99,8 @@ export interface OpenDbOptions {
   sync: "normal" | "full";
   /** A hard cap in pages (tests use it to provoke SQLITE_FULL without filling a disk). */
   maxPageCount?: number;
+  /** `spool.key`: encrypt the database (see cipher.ts). */
+  key?: string | undefined;
 }
 
 /** Opens (creating if needed) the spool database with its pragmas and schema. Throws SqliteError. */
@@ -109,7 +112,7 @@ export function openDb(opts: OpenDbOptions): Db {
   const file = dbPath(opts.dir);
   // Create the file ourselves so it is never world-readable, not even for a moment.
   if (!existsSync(file)) closeSync(openSync(file, "a", 0o600));
-  const db = new Database(file);
+  const db = openDatabase(file, opts.dir, opts.key);
   try {
     // auto_vacuum must be set before the first table exists; on an existing file it is a no-op.
     db.pragma("auto_vacuum = INCREMENTAL");
@@ -182,6 +185,11 @@ export function ensureReserve(dir: string, bytes = RESERVE_BYTES): boolean {
     } catch {}
     return false;
   }
+}
+
+/** False once the reserve was given back on a full disk and there has been no room to take it again. */
+export function hasReserve(dir: string): boolean {
+  return existsSync(join(dir, RESERVE_FILE));
 }
 
 /** Deletes the reserve; true when there was one to give back. */

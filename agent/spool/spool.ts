@@ -40,6 +40,8 @@ export interface SpoolOptions {
   monotonic?: () => number;
   /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
   maxPageCount?: number;
+  /** `spool.key`: encrypt the database at rest (see cipher.ts). */
+  key?: string | undefined;
   /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
   deadLetterMaxBytes?: number;
 }

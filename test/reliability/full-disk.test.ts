@@ -100,12 +100,21 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
   }
 
   it("block: withholds PUBACKs while full, resumes when space frees, loses nothing", async () => {
-    const { cfg, ballast } = await setup("block");
+    const { cfg, ballast, metricsPort } = await setup("block");
     const stalled = await waitForStall(t.load!, 2000, 35_000);
     expect(stalled, `acks never stopped (acked ${t.load!.acked.size}, sent ${t.load!.sent})`).toBe(true);
     expect(alive(t.agent), t.agent?.stderr()).toBe(true);
     const atStall = t.load!.acked.size;
     expect(t.load!.outstanding).toBeGreaterThan(0);
+    // Health says why: the spool holds producers back (and the disk is full).
+    const spoolFailing = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      const body = (await res.json()) as { failing: { kind: string; reason: string }[] };
+      return (
+        res.status === 503 && body.failing.some((f) => f.kind === "spool" && /onFull: block/.test(f.reason))
+      );
+    }, 15_000);
+    expect(spoolFailing, "/healthz names the spool full under block").toBe(true);
 
     rmSync(ballast);
     await t.receiver!.start();

@@ -1,7 +1,5 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
-import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { createIngest, type IngestQueue } from "../../../agent/pipeline/ingest.js";
@@ -11,6 +9,7 @@ import { silentLogger } from "../../../agent/telemetry/logger.js";
 import { Telemetry } from "../../../agent/telemetry/telemetry.js";
 import { tempDir } from "../../helpers/agent-process.js";
 import { haveTool } from "../../helpers/tools.js";
+import { makePki } from "../../helpers/tls-certs.js";
 import { connect, context, rejectedCount, startBroker } from "./helpers.js";
 import { openTestSpool } from "../../helpers/spool-ingest.js";
 
@@ -80,35 +79,13 @@ describe("mqtt-broker into the real spool", () => {
   it.skipIf(!haveTool("openssl", "the broker TLS test"))(
     "serves MQTT over TLS with a certificate made at test time",
     async () => {
-      const dir = tempDir();
-      const key = join(dir, "key.pem");
-      const cert = join(dir, "cert.pem");
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          key,
-          "-out",
-          cert,
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        { stdio: "ignore" },
-      );
+      const pki = makePki(tempDir(), "site");
+      const server = pki.issue("server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost");
       const { spool, ingest, telemetry } = realIngest();
-      const src = await startBroker(context(ingest, telemetry), { tls: { cert, key } });
+      const src = await startBroker(context(ingest, telemetry), { tls: server });
       cleanups.push(() => src.stop());
       const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
-        ca: readFileSync(cert),
+        ca: readFileSync(pki.caFile),
         reconnectPeriod: 0,
         connectTimeout: 5000,
       });

@@ -12,7 +12,7 @@ import {
   startAgentProcess,
   tortureParts,
 } from "../helpers/reliability-agent.js";
-import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
+import { type Delivery, describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
 import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
@@ -59,6 +59,15 @@ async function waitForStall(l: FleetLoad, quietMs: number, timeoutMs: number): P
     } else if (Date.now() - since >= quietMs) return true;
   }
   return false;
+}
+
+/** What every full-disk run ends with: device order, one id per message, the agent alive, the spool intact. */
+async function endsWell(d: Delivery, dataDir: string): Promise<void> {
+  expect(d.orderViolations).toEqual([]);
+  expect(d.doubled).toEqual([]);
+  expect(alive(t.agent), t.agent?.stderr()).toBe(true);
+  await killHard(t.agent!);
+  expect(integrity(dataDir).check).toBe("ok");
 }
 
 function integrity(dataDir: string): { check: string; records: number } {
@@ -123,11 +132,7 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     await t.load!.stop();
     const d = await waitForDelivery(() => t.receiver!.lines, t.load!.acked, 30_000);
     expect(d.missing, describeDelivery(d, t.load!.acked.size)).toEqual([]);
-    expect(d.orderViolations).toEqual([]);
-    expect(d.doubled).toEqual([]);
-    expect(alive(t.agent), t.agent?.stderr()).toBe(true);
-    await killHard(t.agent!);
-    expect(integrity(cfg.dataDir).check).toBe("ok");
+    await endsWell(d, cfg.dataDir);
   }, 90_000);
 
   it("drop-oldest: keeps acknowledging, counts the drops, never crashes", async () => {
@@ -158,11 +163,7 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     const n = await dropped();
     // What was acknowledged is either delivered or counted as dropped: nothing vanishes silently.
     expect(d.missing.length, describeDelivery(d, t.load!.acked.size)).toBeLessThanOrEqual(n);
-    expect(d.orderViolations).toEqual([]);
-    expect(d.doubled).toEqual([]);
-    expect(alive(t.agent), t.agent?.stderr()).toBe(true);
-    await killHard(t.agent!);
-    expect(integrity(cfg.dataDir).check).toBe("ok");
+    await endsWell(d, cfg.dataDir);
   }, 90_000);
 });
 

@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../agent/config/load.js";
 import { createIngest } from "../../agent/pipeline/ingest.js";
 import { Shipper } from "../../agent/pipeline/shipper.js";
-import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import type { OutRecord } from "../../agent/record/record.js";
 import type { Sink, WriteResult } from "../../agent/sinks/sink.js";
 import { SinkError } from "../../agent/sinks/sink.js";
@@ -12,7 +11,7 @@ import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
 import { waitFor } from "../helpers/basics.js";
-import { openTestSpool } from "../helpers/spool-ingest.js";
+import { openTestSpool, startTestShipper } from "../helpers/spool-ingest.js";
 
 /** The real stdout sink writing into a stream we read, behind a wrapper that injects faults. */
 function faultySink(
@@ -74,21 +73,9 @@ afterEach(async () => {
 async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir()) {
   const telemetry = new Telemetry();
   const { spool } = openTestSpool({ dir, telemetry });
-  spool.setSinks([sink.id]);
-  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
-  const cfg = sinkCfg(extra);
-  const shipper = new Shipper(
-    spool,
-    sink,
-    cfg,
-    createTransforms(cfg.transforms, { agentId: "t" }),
-    telemetry,
-    {
-      idlePollMs: 20,
-    },
-  );
+  const shipper = startTestShipper(spool, sink, sinkCfg(extra), telemetry, { idlePollMs: 20 });
   open.push({ spool, shipper });
-  shipper.start();
+  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
   const put = async (n: number, from = 0) => {
     const readings = Array.from({ length: n }, (_, i) => ({
       sensor: `s${(from + i) % 3}`,

@@ -80,6 +80,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     const queue = createIngest(spool, telemetry, {
       agentId: config.agentId,
       maxCommitRecords: config.spool.maxCommitRecords,
+      commitDelayMs: config.spool.commitDelayMs,
       now: opts.now,
     });
     ingest = queue;

@@ -15,6 +15,11 @@ export const spoolSchema = z
     sync: z.enum(["normal", "full"]).default("normal"),
     /** Most readings committed in one transaction. */
     maxCommitRecords: posInt().default(5000),
+    /**
+     * How long a group commit may wait for more readings when traffic is light (0: commit at
+     * once). Acknowledgements still wait for the commit; see the README for what it saves.
+     */
+    commitDelayMs: duration().default(100),
   })
   .prefault({});
 

@@ -9,7 +9,10 @@ import type { Transform } from "./transform.js";
 
 export interface ShipperOptions {
   now?: () => number;
-  /** How often an idle shipper looks again (transforms' windows, missed notifications). */
+  /**
+   * How often an idle shipper with transforms looks again, so time-based windows close; without
+   * transforms an idle shipper sleeps until a commit gives it work.
+   */
   idlePollMs?: number;
 }
 
@@ -21,6 +24,8 @@ export interface ShipperOptions {
 export class Shipper {
   private readPos: number;
   private newSinceRead = 0;
+  /** The last read found nothing: the next commit wakes the loop. */
+  private idle = false;
   private wake: (() => void) | undefined;
   private readonly stopCtl = new AbortController();
   private readonly abortCtl = new AbortController();
@@ -47,10 +52,14 @@ export class Shipper {
     });
   }
 
-  /** Called after each group commit with the number of new records. */
+  /**
+   * Called after each group commit with the number of new records: wakes a loop that found the
+   * spool empty (it then waits until the oldest record is maxBufferAgeMs old) or that is filling
+   * a batch which is now full.
+   */
   notify(n: number): void {
     this.newSinceRead += n;
-    if (this.wake && this.newSinceRead >= this.cfg.maxBatchRecords) this.wake();
+    if (this.wake && (this.idle || this.newSinceRead >= this.cfg.maxBatchRecords)) this.wake();
   }
 
   /** Stops reading; lets the batch in flight finish for up to `timeoutMs`, then aborts it (it is resent later). */
@@ -72,14 +81,15 @@ export class Shipper {
     return this.stopCtl.signal.aborted;
   }
 
-  private waitFor(ms: number): Promise<void> {
+  /** Sleeps until `wake()` or, when `ms` is given, that long. */
+  private waitFor(ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t);
         this.wake = undefined;
         resolve();
       };
-      const t = setTimeout(done, ms);
+      const t = ms === undefined ? undefined : setTimeout(done, ms);
       this.wake = done;
     });
   }
@@ -108,7 +118,7 @@ export class Shipper {
       if (page.length === 0) {
         const due = this.flushTransforms(now);
         if (due.length > 0) await this.ship(due, this.readPos);
-        else await this.waitFor(this.idlePollMs);
+        else await this.sleepIdle();
         continue;
       }
       const bytes = page.reduce((n, r) => n + r.body.length + 1, 0);
@@ -120,6 +130,17 @@ export class Shipper {
       }
       const lastSeq = page[page.length - 1]!.seq;
       await this.ship(this.applyTransforms(0, page, now), lastSeq);
+    }
+  }
+
+  private async sleepIdle(): Promise<void> {
+    this.idle = true;
+    try {
+      // A commit between the read and here already happened: look again instead of sleeping.
+      if (this.newSinceRead > 0) return;
+      await this.waitFor(this.transforms.length > 0 ? this.idlePollMs : undefined);
+    } finally {
+      this.idle = false;
     }
   }
 

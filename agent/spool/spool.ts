@@ -1,16 +1,8 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
+import { appendOnDiskFull, Blocked, type DiskFullContext, insertAll, SpaceWaiters } from "./append.js";
 import { SpoolClock } from "./clock.js";
-import {
-  ensureReserve,
-  isCorruption,
-  isDiskFull,
-  moveAside,
-  openDb,
-  releaseReserve,
-  restrictFiles,
-  walBytes,
-} from "./db.js";
+import { ensureReserve, isCorruption, isDiskFull, moveAside, openDb, restrictFiles } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
 import type { AppendResult, DeadLetter, SpoolApi, SpoolStats } from "./types.js";
@@ -33,16 +25,18 @@ export interface SpoolOptions {
   maxPageCount?: number;
 }
 
-class Blocked extends Error {}
+/** Housekeeping writes the meta row at most this often while only inserts happen (see store.ts). */
+const META_EVERY_MS = 60_000;
+/** Free pages are handed back to the file system only once they are worth this much. */
+const RECLAIM_MIN_BYTES = 1024 * 1024;
 
 export class SqliteSpool implements SpoolApi {
   private store: SpoolStore;
   private readonly wall: () => number;
   private readonly clock: SpoolClock;
-  private freeGen = 0;
-  private blockedGen = -1;
-  private readonly waiters = new Set<() => void>();
+  private readonly space = new SpaceWaiters();
   private closed = false;
+  private metaAt = 0;
 
   constructor(private readonly opts: SpoolOptions) {
     this.wall = opts.now ?? Date.now;
@@ -70,12 +64,18 @@ export class SqliteSpool implements SpoolApi {
     const db = openDb(this.opts);
     try {
       const meta = readMeta(db);
+      // Meta's clockHigh is written only now and then; the newest row's spool time is a floor too.
+      const lastAt = (db.prepare("SELECT at FROM records ORDER BY seq DESC LIMIT 1").pluck().get() ??
+        0) as number;
       const clock = new SpoolClock(
         this.wall,
         mono,
-        { high: meta.clockHigh ?? 0, offset: meta.clockOffset ?? 0 },
-        (stepMs) =>
-          this.opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time"),
+        { high: Math.max(meta.clockHigh ?? 0, lastAt), offset: meta.clockOffset ?? 0 },
+        (stepMs) => {
+          this.opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time");
+          // The new offset must survive a crash, or a restart would undo what it protects.
+          this.store.requestMeta();
+        },
       );
       return { store: new SpoolStore(db, () => clock.snapshot()), clock };
     } catch (err) {
@@ -89,11 +89,11 @@ export class SqliteSpool implements SpoolApi {
     return this.guard(() => {
       const at = this.clock.now();
       try {
-        return this.tx(() => this.insertAll(records, at));
+        return this.tx((s) => insertAll(s, this.opts, records, at));
       } catch (err) {
-        if (err instanceof Blocked) return this.blockedResult();
+        if (err instanceof Blocked) return this.space.blocked();
         if (!isDiskFull(err)) throw err;
-        return this.onDiskFull(records, at, err);
+        return appendOnDiskFull(this.diskFullContext(), records, at, err);
       }
     });
   }
@@ -142,58 +142,62 @@ export class SqliteSpool implements SpoolApi {
     );
   }
 
+  /**
+   * Read-only unless there is something to do: nothing expired, nothing over maxBytes and meta
+   * fresh enough means no transaction, so an idle agent's housekeeping writes nothing.
+   */
   enforceRetention(): number {
-    return this.guard(() =>
-      this.tx((s) => {
-        const cutoff = this.clock.now() - this.opts.maxAgeMs;
-        const expired = s.lastBefore(cutoff);
-        let removed = expired === undefined ? 0 : s.deleteUpTo(expired, "max-age");
-        s.expireDeadLetters(cutoff);
-        if (this.opts.onFull === "drop-oldest") removed += s.trimTo(this.opts.maxBytes);
-        s.persistMeta();
+    return this.guard(() => {
+      const s = this.store;
+      const now = this.clock.now();
+      const cutoff = now - this.opts.maxAgeMs;
+      const expired = s.lastBefore(cutoff);
+      const trim = this.opts.onFull === "drop-oldest" && s.bytes > this.opts.maxBytes;
+      const letters = s.hasDeadLettersBefore(cutoff);
+      const meta = s.metaStale && now - this.metaAt >= META_EVERY_MS;
+      if (expired === undefined && !trim && !letters && !meta) return 0;
+      if (meta) this.metaAt = now;
+      return this.tx((st) => {
+        let removed = expired === undefined ? 0 : st.deleteUpTo(expired, "max-age");
+        if (letters) st.expireDeadLetters(cutoff);
+        if (trim) removed += st.trimTo(this.opts.maxBytes);
+        if (meta) st.requestMeta();
         return removed;
-      }),
-    );
+      });
+    });
   }
 
   /**
    * Cheap when there is little to return, so it can run on every housekeeping tick: free pages are
-   * handed back once they are both 1 MiB and a tenth of the file (256 KiB when the spool is empty), and the WAL
-   * truncated once it passed 4 MiB, since inserts reuse free pages anyway.
+   * handed back once they are both 1 MiB and a tenth of the file (or the spool is empty), then the
+   * WAL is truncated. Below that, inserts reuse the free pages: giving them back and growing the
+   * file again would only wear the disk.
    */
   reclaim(): void {
     const vacuumed = this.guard(() => {
       const db = this.store.db;
       const free = db.pragma("freelist_count", { simple: true }) as number;
       const pages = db.pragma("page_count", { simple: true }) as number;
-      const vacuum = this.store.records === 0 ? free >= 64 : free >= 256 && free >= pages / 10;
-      if (vacuum) db.exec("PRAGMA incremental_vacuum");
-      if (vacuum || walBytes(this.opts.dir) > 4 * 1024 * 1024) {
-        db.pragma("wal_checkpoint(TRUNCATE)");
-        restrictFiles(this.opts.dir);
-      }
-      return vacuum;
+      const size = db.pragma("page_size", { simple: true }) as number;
+      const vacuum = free * size >= RECLAIM_MIN_BYTES && (this.store.records === 0 || free >= pages / 10);
+      if (!vacuum) return false;
+      db.exec("PRAGMA incremental_vacuum");
+      db.pragma("wal_checkpoint(TRUNCATE)");
+      restrictFiles(this.opts.dir);
+      return true;
     });
     // Freed file pages may be what a disk-full condition was waiting for.
-    if (vacuumed) this.freed();
+    if (vacuumed) this.space.freed();
     ensureReserve(this.opts.dir);
   }
 
   waitForSpace(timeoutMs: number): Promise<void> {
-    if (this.freeGen > this.blockedGen || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-    });
+    return this.space.wait(timeoutMs, this.closed);
   }
 
   stats(): SpoolStats {
-    const s = this.guard(() => computeStats(this.store.db, this.opts.dir, this.clock.now()));
+    const known = { lastSeq: this.store.lastSeq, bytes: this.store.bytes };
+    const s = this.guard(() => computeStats(this.store.db, this.opts.dir, this.clock.now(), known));
     const t = this.opts.telemetry;
     for (const k of s.sinks) {
       t.depth.set({ sink: k.sink }, k.depth);
@@ -212,100 +216,34 @@ export class SqliteSpool implements SpoolApi {
       this.opts.telemetry.log.warn({ err: (err as Error).message }, "spool close: final meta write failed");
     } finally {
       this.store.db.close();
-      for (const w of [...this.waiters]) w();
+      this.space.releaseAll();
     }
   }
 
-  /**
-   * One group commit under the onFull policy; runs inside a transaction. `roomFactor` (after
-   * SQLITE_FULL): first delete the oldest records worth that many times this batch.
-   */
-  private insertAll(records: readonly NewRecord[], at: number, roomFactor = 0): AppendResult {
-    const s = this.store;
-    const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
-    const policy = this.opts.onFull;
-    const limit = this.opts.maxBytes;
-    const wasEmpty = s.records === 0;
-    if (roomFactor > 0) {
-      let incoming = 0;
-      for (const r of records) incoming += s.encode(r).size;
-      s.trimTo(Math.max(0, Math.min(limit, s.bytes) - roomFactor * incoming));
-    }
-    let refusing = false;
-    for (const r of records) {
-      const e = s.encode(r);
-      if (policy === "drop-newest" && (refusing || s.bytes + e.size > limit)) {
-        refusing = true;
-        if (s.exists(r.id)) res.duplicates++;
-        else res.droppedNewest++;
-      } else if (s.insert(r, e, at)) res.stored++;
-      else res.duplicates++;
-    }
-    // A batch larger than the whole limit is let into an empty spool, or `block` would never end.
-    if (policy === "block" && s.bytes > limit && !wasEmpty) throw new Blocked();
-    if (policy === "drop-oldest") s.trimTo(limit);
-    if (res.droppedNewest > 0)
-      for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", res.droppedNewest);
-    s.persistMeta();
-    return res;
-  }
-
-  /**
-   * SQLITE_FULL: the disk (or max_page_count) is the limit for this batch. drop-oldest makes
-   * growing room and retries up to three times; otherwise the batch is refused or blocked. No limit is remembered: the next
-   * batch tries again, so space freed on the disk is used at once.
-   */
-  private onDiskFull(records: readonly NewRecord[], at: number, err: unknown): AppendResult {
-    const s = this.store;
-    this.opts.telemetry.warnLimited(
-      "spool:disk-full",
-      { err: (err as Error).message, bytes: s.bytes },
-      "spool disk full: applying onFull against the space there is",
-    );
-    if (this.opts.onFull === "block") return this.blockedResult();
-    // Even deleting needs room in WAL mode: give back the reserve, make room, checkpoint the WAL
-    // into the pages just freed, and take the reserve again once there is space for it.
-    releaseReserve(this.opts.dir);
-    // Deleted rows free whole pages only now and then, so make room for a multiple of the batch,
-    // growing until it fits.
-    for (const factor of [2, 8, 32]) {
-      if (this.opts.onFull !== "drop-oldest" || s.records === 0) break;
-      try {
-        const res = this.tx(() => this.insertAll(records, at, factor));
-        this.afterDiskFull();
-        return res;
-      } catch (again) {
-        if (!isDiskFull(again)) throw again;
-      }
-    }
-    try {
-      this.tx(() => {
-        for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", records.length);
-      });
-    } catch (again) {
-      if (!isDiskFull(again)) throw again;
-      // Not even the counters fit: the drop is still counted in metrics and logged.
-      for (const sink of s.cursors.keys())
-        this.opts.telemetry.drop(sink, "spool-full", records.length, "disk full");
-    }
-    this.afterDiskFull();
-    return { stored: 0, duplicates: 0, droppedNewest: records.length, blocked: false };
-  }
-
-  private afterDiskFull(): void {
-    try {
-      this.store.db.pragma("wal_checkpoint(TRUNCATE)");
-    } catch (err) {
-      if (!isDiskFull(err)) throw err;
-    }
-    ensureReserve(this.opts.dir);
+  private diskFullContext(): DiskFullContext {
+    return {
+      store: this.store,
+      policy: this.opts,
+      dir: this.opts.dir,
+      telemetry: this.opts.telemetry,
+      tx: (fn) => this.tx(fn),
+      blocked: () => this.space.blocked(),
+      after: () => {
+        try {
+          this.store.db.pragma("wal_checkpoint(TRUNCATE)");
+        } catch (err) {
+          if (!isDiskFull(err)) throw err;
+        }
+        ensureReserve(this.opts.dir);
+      },
+    };
   }
 
   /** A store transaction, then telemetry for what it dropped and freed. */
   private tx<T>(fn: (s: SpoolStore) => T): T {
     const { out, drops, freed } = this.store.tx(() => fn(this.store));
     this.report(drops);
-    if (freed) this.freed();
+    if (freed) this.space.freed();
     this.gauges();
     return out;
   }
@@ -317,16 +255,6 @@ export class SqliteSpool implements SpoolApi {
   private gauges(): void {
     this.opts.telemetry.spoolBytes.set(this.store.bytes);
     this.opts.telemetry.spoolRecords.set(this.store.records);
-  }
-
-  private blockedResult(): AppendResult {
-    this.blockedGen = this.freeGen;
-    return { stored: 0, duplicates: 0, droppedNewest: 0, blocked: true };
-  }
-
-  private freed(): void {
-    this.freeGen++;
-    for (const w of [...this.waiters]) w();
   }
 
   /** Runs fn; if SQLite reports the file corrupt, moves it aside, starts fresh and runs fn once more. */

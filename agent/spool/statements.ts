@@ -25,6 +25,7 @@ export interface Statements {
   addDeadLetterCount: Stmt;
   insertDeadLetter: Stmt;
   expireDeadLetters: Stmt;
+  deadLetterBefore: Stmt;
 }
 
 export function prepareStatements(db: Db): Statements {
@@ -56,5 +57,6 @@ export function prepareStatements(db: Db): Statements {
       "INSERT INTO dead_letters (sink, seq, id, body, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     expireDeadLetters: p("DELETE FROM dead_letters WHERE at < ?"),
+    deadLetterBefore: p("SELECT 1 FROM dead_letters WHERE at < ? LIMIT 1").pluck(),
   };
 }

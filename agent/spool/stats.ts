@@ -1,5 +1,5 @@
 import type { Db } from "./db.js";
-import { fileBytes } from "./db.js";
+import { fileBytes, ROW_OVERHEAD } from "./db.js";
 import type { SinkStats, SpoolStats } from "./types.js";
 
 export function readMeta(db: Db): Record<string, number> {
@@ -7,6 +7,17 @@ export function readMeta(db: Db): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of rows) out[r.key] = r.value;
   return out;
+}
+
+/**
+ * Bytes counted against maxBytes for the rows with seq > `after`: meta holds the count as of its
+ * `lastSeq`, and rows stored since are added to it (meta is not written in every commit).
+ */
+export function bytesAfter(db: Db, after: number): number {
+  const r = db
+    .prepare("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM records WHERE seq > ?")
+    .get(after) as { n: number; b: number };
+  return r.b + r.n * ROW_OVERHEAD;
 }
 
 /**
@@ -18,13 +29,18 @@ export function readMeta(db: Db): Record<string, number> {
  * a stored row, so the spool always holds exactly the seqs firstSeq..lastSeq and the difference is
  * exact (the property test checks it against a COUNT).
  */
-export function computeStats(db: Db, dir: string, spoolNow: number): SpoolStats {
+export function computeStats(
+  db: Db,
+  dir: string,
+  spoolNow: number,
+  known?: { lastSeq: number; bytes: number },
+): SpoolStats {
   const meta = readMeta(db);
-  const lastSeq = meta.lastSeq ?? 0;
   const range = db.prepare("SELECT min(seq) AS first, max(seq) AS last FROM records").get() as {
     first: number | null;
     last: number | null;
   };
+  const lastSeq = known?.lastSeq ?? Math.max(meta.lastSeq ?? 0, range.last ?? 0);
   const first = range.first ?? lastSeq + 1;
   const records = range.first === null ? 0 : (range.last ?? 0) - first + 1;
   const oldestAt = db.prepare("SELECT at FROM records WHERE seq > ? ORDER BY seq LIMIT 1").pluck();
@@ -53,7 +69,8 @@ export function computeStats(db: Db, dir: string, spoolNow: number): SpoolStats 
       cursor: c.acked,
     };
   });
-  return { records, bytes: meta.bytes ?? 0, fileBytes: fileBytes(dir), lastSeq, sinks };
+  const bytes = known?.bytes ?? (meta.bytes ?? 0) + bytesAfter(db, meta.lastSeq ?? 0);
+  return { records, bytes, fileBytes: fileBytes(dir), lastSeq, sinks };
 }
 
 export function emptyStats(): SpoolStats {

@@ -70,7 +70,7 @@ afterEach(async () => {
   }
 });
 
-async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir()) {
+async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir(), idlePollMs = 20) {
   const telemetry = new Telemetry();
   const spool = openSpool({
     dir,
@@ -89,9 +89,7 @@ async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = temp
     cfg,
     createTransforms(cfg.transforms, { agentId: "t" }),
     telemetry,
-    {
-      idlePollMs: 20,
-    },
+    { idlePollMs },
   );
   open.push({ spool, shipper });
   shipper.start();
@@ -178,6 +176,24 @@ describe("shipping loop", () => {
     await put(3, 10);
     await until(() => f.lines.length === 6);
     expect(f.calls()).toBe(1);
+  });
+
+  it("sleeps without polling when idle and is woken by the commit that gives it work", async () => {
+    const f = faultySink("s", () => undefined);
+    // An hour between idle polls: only the notification can get the records shipped.
+    const { put, spool } = await setup(
+      f.sink,
+      { maxBatchRecords: 100, maxBufferAgeMs: 50 },
+      tempDir(),
+      3_600_000,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await put(2);
+    await until(() => f.lines.length === 2);
+    await put(3, 10);
+    await until(() => f.lines.length === 5);
+    await until(() => spool.stats().sinks[0]!.depth === 0);
+    expect(f.calls()).toBe(2);
   });
 
   it("keeps the cursor behind open aggregate windows, so a restart recomputes them with the same ids", async () => {

@@ -57,7 +57,7 @@ describe("spool basics", () => {
     const dir = setup();
     const { spool } = open({ dir });
     spool.setSinks(["a"]);
-    const meta = () => {
+    const meta = (): Record<string, number | null> => {
       const db = new Database(join(dir, "spool.db"), { readonly: true });
       const rows = db.prepare("SELECT key, value FROM meta").all() as { key: string; value: number }[];
       const at = db.prepare("SELECT max(at) FROM records").pluck().get() as number | null;

@@ -1,5 +1,6 @@
 import { delivered, type FootprintAgent, procSample, startFootprintAgent } from "./footprint-agent.js";
 import { type PacedResult, publishPaced, publishSaturated } from "./footprint-load.js";
+import { commitDelaySweep } from "./footprint-sweep.js";
 import type { Bench, BenchRow } from "./types.js";
 
 /**
@@ -178,6 +179,7 @@ export const run: Bench = async ({ quick }) => {
       target: "report",
     });
     rows.push(...(await syncFullRows(secs, record, sat)), ...(await fileSinkIdle()));
+    if (!quick) rows.push(...(await commitDelaySweep(15)));
   } finally {
     await a.stop();
   }

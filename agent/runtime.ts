@@ -1,4 +1,6 @@
+import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
+import { sleep } from "./backoff.js";
 import type { Config } from "./config/schema.js";
 import { createIngest, type IngestQueue } from "./pipeline/ingest.js";
 import { Shipper } from "./pipeline/shipper.js";
@@ -7,8 +9,10 @@ import { createSink, createSource } from "./plugins.js";
 import type { Source } from "./sources/source.js";
 import { openSpool } from "./spool/index.js";
 import type { SpoolApi, SpoolStats } from "./spool/types.js";
+import { supervise } from "./supervise.js";
 import { type HttpListener, startHttp } from "./telemetry/http.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
+import { SdNotify } from "./telemetry/sd-notify.js";
 import { Telemetry } from "./telemetry/telemetry.js";
 
 export interface AgentHandle {
@@ -28,8 +32,10 @@ export interface StartOptions {
   now?: () => number;
   /** Monotonic ms for the spool's clock-step detection (tests that inject `now` want this too). */
   monotonic?: () => number;
-  /** How often retention, reclaim and gauges run (default 5 s). */
+  /** How often retention, reclaim, gauges and time-based health run (default 5 s). */
   housekeepingMs?: number;
+  /** systemd notifications (default: from NOTIFY_SOCKET / WATCHDOG_USEC in the environment). */
+  sdNotify?: SdNotify;
 }
 
 /** Wires config → spool, ingest, sources, shippers and the http listener (DESIGN §1). */
@@ -43,6 +49,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     maxBytes: config.spool.maxBytes,
     maxAgeMs: config.spool.maxAgeMs,
     onFull: config.spool.onFull,
+    deadLetterMaxBytes: config.spool.deadLetterMaxBytes,
     telemetry,
     now: opts.now,
     monotonic: opts.monotonic,
@@ -53,17 +60,31 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   const sources: Source[] = [];
   let ingest: IngestQueue | undefined;
   let http: HttpListener | undefined;
-  let housekeeping: NodeJS.Timeout | undefined;
+  const housekeepingCtl = new AbortController();
+  let housekeeping: Promise<void> | undefined;
+  const sdNotify = opts.sdNotify ?? new SdNotify(log);
+  // Whether the last group commit was held back (onFull: block, or a full disk under it).
+  let appendBlocked = false;
 
-  const refreshGauges = () => {
-    const st = spool.stats();
-    telemetry.spoolBytes.set(st.bytes);
-    telemetry.spoolRecords.set(st.records);
-    for (const s of st.sinks) {
-      telemetry.depth.set({ sink: s.sink }, s.depth);
-      telemetry.oldestAge.set({ sink: s.sink }, s.oldestAgeMs / 1000);
-    }
-    return st;
+  // spool.stats() sets the per-sink gauges; every spool transaction sets the byte/record gauges.
+  const refreshGauges = () => spool.stats();
+
+  /** The spool's own health and each sink's backlog age, from figures housekeeping just read. */
+  const reportHealth = (st: SpoolStats) => {
+    for (const s of shippers) s.health.backlog(st.sinks.find((k) => k.sink === s.sinkId)?.oldestAgeMs ?? 0);
+    const reasons: string[] = [];
+    const free = freeBytes(dataDir);
+    if (free !== undefined && free < config.health.minFreeBytes)
+      reasons.push(
+        `disk full: ${free} bytes free under ${dataDir} (threshold ${config.health.minFreeBytes})`,
+      );
+    if (appendBlocked && (ingest?.pending ?? 0) > 0)
+      reasons.push(`spool full under onFull: block: ${ingest?.pending} readings held unacknowledged`);
+    telemetry.health.report(
+      "spool",
+      "spool",
+      reasons.length === 0 ? { ok: true } : { ok: false, reason: reasons.join("; ") },
+    );
   };
 
   try {
@@ -74,33 +95,37 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
         log: log.child({ sink: cfg.id }),
         telemetry,
       });
-      const transforms = createTransforms(cfg.transforms, { agentId: config.agentId });
-      shippers.push(new Shipper(spool, sink, cfg, transforms, telemetry, { now: opts.now }));
+      const transforms = () => createTransforms(cfg.transforms, { agentId: config.agentId });
+      shippers.push(
+        new Shipper(spool, sink, cfg, transforms, telemetry, { now: opts.now, health: config.health }),
+      );
     }
-    const queue = createIngest(spool, telemetry, {
+    // Sees each group commit's result, so health can tell a spool that holds producers back.
+    const append: SpoolApi["append"] = (records) => {
+      const res = spool.append(records);
+      appendBlocked = res.blocked;
+      return res;
+    };
+    const watched = new Proxy(spool, {
+      get(target, prop) {
+        if (prop === "append") return append;
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const queue = createIngest(watched, telemetry, {
       agentId: config.agentId,
       maxCommitRecords: config.spool.maxCommitRecords,
       commitDelayMs: config.spool.commitDelayMs,
       now: opts.now,
     });
     ingest = queue;
-    const notifying: IngestQueue = {
-      ...queue,
-      get pending() {
-        return queue.pending;
-      },
-      async submit(source, readings) {
-        const outcome = await queue.submit(source, readings);
-        if (outcome.stored > 0) for (const s of shippers) s.notify(outcome.stored);
-        return outcome;
-      },
-    };
     for (const s of shippers) s.start();
     for (const cfg of config.sources) {
       const source = await createSource(cfg, {
         agentId: config.agentId,
         dataDir,
-        ingest: notifying,
+        ingest: queue,
         log: log.child({ source: cfg.id }),
         telemetry,
       });
@@ -110,16 +135,29 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     if (config.http.enabled) {
       http = await startHttp(config.http.host, config.http.port, telemetry, () => refreshGauges());
     }
-    housekeeping = setInterval(() => {
-      try {
-        spool.enforceRetention();
-        spool.reclaim();
-        refreshGauges();
-      } catch (err) {
-        log.error({ err }, "housekeeping failed");
-      }
-    }, opts.housekeepingMs ?? 5000);
-    housekeeping.unref();
+    try {
+      reportHealth(refreshGauges());
+    } catch (err) {
+      // Housekeeping reports again on its first tick; a bad moment for the disk is no reason not to start.
+      log.warn({ err }, "first health report failed");
+    }
+    const every = opts.housekeepingMs ?? 5000;
+    housekeeping = supervise(
+      "housekeeping",
+      telemetry,
+      async (healthy, signal) => {
+        for (;;) {
+          await sleep(every, signal);
+          if (signal.aborted) return;
+          spool.enforceRetention();
+          spool.reclaim();
+          reportHealth(refreshGauges());
+          healthy();
+        }
+      },
+      { signal: housekeepingCtl.signal, backoff: { initialMs: every, maxMs: 60_000 } },
+    );
+    sdNotify.start(telemetry.health);
   } catch (err) {
     await shutdown();
     throw err;
@@ -127,7 +165,9 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
 
   let stopping: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
-    clearInterval(housekeeping);
+    sdNotify.stop();
+    housekeepingCtl.abort();
+    await housekeeping;
     for (const s of sources.reverse()) await s.stop().catch((err) => log.warn({ err }, "source stop failed"));
     await ingest?.close();
     await Promise.all(shippers.map((s) => s.stop(config.shutdownTimeoutMs)));
@@ -157,4 +197,14 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
       return stopping;
     },
   };
+}
+
+/** Bytes available to this process on the file system holding `dir` (undefined where statfs fails). */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return undefined;
+  }
 }

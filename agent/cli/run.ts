@@ -1,10 +1,12 @@
 import type { Config } from "../config/schema.js";
 import { startAgent } from "../runtime.js";
 import { createLogger } from "../telemetry/logger.js";
+import { announceNodeSupport } from "./node-support.js";
 
 /** The daemon: runs until SIGTERM/SIGINT, then shuts down cleanly; a second signal exits at once. */
 export async function runCommand(cfg: Readonly<Config>): Promise<void> {
   const log = createLogger({ level: cfg.log.level });
+  announceNodeSupport(log);
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
     agent = await startAgent(cfg, { log });

@@ -2,6 +2,32 @@ import { resolve } from "node:path";
 import type { Config } from "../config/schema.js";
 import { readSpoolStats } from "../spool/index.js";
 import type { SpoolStats } from "../spool/types.js";
+import type { HealthBody } from "../telemetry/health.js";
+
+/** The running agent's `/healthz` answer, or why it could not be had (agent down, http disabled). */
+export type StatusHealth = HealthBody | { status: "unknown"; error: string };
+
+/** Asks the running agent for its component health; the spool file alone cannot tell it. */
+export async function fetchHealth(cfg: Readonly<Config>, timeoutMs = 2000): Promise<StatusHealth> {
+  if (!cfg.http.enabled) return { status: "unknown", error: "http is disabled in the config" };
+  const host = cfg.http.host.includes(":") ? `[${cfg.http.host}]` : cfg.http.host;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${cfg.http.port}/healthz`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return (await res.json()) as HealthBody;
+  } catch (err) {
+    return { status: "unknown", error: `agent not answering on ${url}: ${(err as Error).message}` };
+  }
+}
+
+function renderHealth(h: StatusHealth): string[] {
+  if (h.status === "unknown") return [`health: unknown (${h.error})`];
+  if (h.status === "ok") return [`health: ok (${h.components.length} components)`];
+  return [
+    "health: FAILING",
+    ...h.failing.map((f) => `  ${f.kind} ${f.name}: ${f.reason} (since ${f.since})`),
+  ];
+}
 
 function fmtAge(ms: number): string {
   if (ms <= 0) return "-";
@@ -31,10 +57,14 @@ export function renderStatus(
   cfg: Readonly<Config>,
   st: SpoolStats,
   prev?: { stats: SpoolStats; ms: number },
+  health?: StatusHealth,
 ): string {
+  const deadMax = cfg.spool.deadLetterMaxBytes ?? Math.floor(cfg.spool.maxBytes / 10);
   const lines = [
     `agent ${cfg.agentId}  spool ${resolve(cfg.dataDir)}`,
+    ...(health ? renderHealth(health) : []),
     `spool: ${st.records} records, ${fmtBytes(st.bytes)} of ${fmtBytes(cfg.spool.maxBytes)} (file ${fmtBytes(st.fileBytes)}), last seq ${st.lastSeq}`,
+    `dead letters: ${fmtBytes(st.deadLetterBytes)} of ${fmtBytes(deadMax)}, ${st.deadLettersEvicted} evicted oldest-first`,
   ];
   if (prev)
     lines.push(`ingest: ${((st.lastSeq - prev.stats.lastSeq) / (prev.ms / 1000)).toFixed(1)} records/s`);
@@ -75,15 +105,16 @@ export async function statusCommand(
     }
   };
   const first = read();
+  const health = await fetchHealth(cfg);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(first)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...first, health })}\n`);
     return;
   }
   const ms = opts.interval ?? 1000;
   if (ms <= 0) {
-    process.stdout.write(`${renderStatus(cfg, first)}\n`);
+    process.stdout.write(`${renderStatus(cfg, first, undefined, health)}\n`);
     return;
   }
   await new Promise((r) => setTimeout(r, ms));
-  process.stdout.write(`${renderStatus(cfg, read(), { stats: first, ms })}\n`);
+  process.stdout.write(`${renderStatus(cfg, read(), { stats: first, ms }, health)}\n`);
 }

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { sinkSchemas, sourceSchemas } from "../plugins.js";
 import { bytes, duration, id, port, posInt } from "./common.js";
+import { healthSchema } from "./health.js";
 
 export const spoolSchema = z
   .strictObject({
@@ -20,6 +21,8 @@ export const spoolSchema = z
      * once). Acknowledgements still wait for the commit; see the README for what it saves.
      */
     commitDelayMs: duration().default(100),
+    /** Most bytes dead letters may take (default: a tenth of maxBytes); the oldest go first. */
+    deadLetterMaxBytes: bytes().optional(),
   })
   .prefault({});
 
@@ -57,6 +60,7 @@ export const configSchema = z
     sinks: z.array(sinkUnion).min(1, "expected at least one sink"),
     spool: spoolSchema,
     http: httpSchema,
+    health: healthSchema,
     /** How long SIGTERM waits for in-flight batches before closing anyway. */
     shutdownTimeoutMs: duration().default(10_000),
     log: z

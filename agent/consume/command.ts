@@ -24,6 +24,7 @@ interface ConsumeFlags {
   from: "trim-horizon" | "latest";
   follow?: boolean;
   untilIdle?: number;
+  gaps?: boolean;
 }
 
 /**
@@ -46,6 +47,7 @@ export function consumeCommand(): Command {
     )
     .option("--follow", "keep reading new records until interrupted")
     .option("--until-idle <ms>", "stop once no new record arrived for this many ms", msArg)
+    .option("--gaps", "add per-device gaps in the device sequence (dseq) to the summary")
     .action(async (flags: ConsumeFlags) => {
       const log = createLogger();
       const ctl = new AbortController();
@@ -68,7 +70,8 @@ export function consumeCommand(): Command {
           log,
         });
         log.info({ ...stats, db: flags.db }, "consume finished");
-        process.stdout.write(`${JSON.stringify(stats)}\n`);
+        const gaps = flags.gaps ? (await import("./gaps.js")).gapReport(flags.db) : undefined;
+        process.stdout.write(`${JSON.stringify(gaps ? { ...stats, gaps } : stats)}\n`);
       } finally {
         process.off("SIGINT", stop);
         process.off("SIGTERM", stop);

@@ -19,8 +19,6 @@ import {
   type ParserOptions,
   parserOptionsSchema,
   parserSchema,
-  REJECT_REASONS,
-  type RejectReason,
 } from "./types.js";
 import { NUMERIC } from "./values.js";
 
@@ -178,8 +176,4 @@ export function createParser(opts: Partial<ParserOptions>): Parser {
       headerLine = undefined;
     },
   };
-}
-
-export function isRejectReason(s: string): s is RejectReason {
-  return (REJECT_REASONS as readonly string[]).includes(s);
 }

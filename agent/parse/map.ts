@@ -1,6 +1,7 @@
 import type { Reading } from "../record/record.js";
 import type { Row } from "./formats.js";
 import type { SensorTemplate } from "./template.js";
+import { FORBIDDEN_KEYS } from "./keys.js";
 import type { RejectReason } from "./types.js";
 import { boundedAttrs, toCelsius, toNumber, toSensor, toSeq, toTimestamp, type Unit } from "./values.js";
 
@@ -33,7 +34,6 @@ export const PRESET_KEYS: Record<"canonical" | "kinesis-tutorial", Record<Field,
   },
 };
 
-const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);
 const RECORD_ID = /^[cra][A-Za-z0-9_-]{22}$/;
 
 export interface MapSpec {
@@ -52,7 +52,7 @@ export function getPath(row: Row, path: string): { key: string; value: unknown }
   const segs = path.split(".");
   let cur: unknown = row;
   for (const seg of segs) {
-    if (FORBIDDEN.has(seg) || typeof cur !== "object" || cur === null) return undefined;
+    if (FORBIDDEN_KEYS.has(seg) || typeof cur !== "object" || cur === null) return undefined;
     if (!Object.hasOwn(cur, seg)) return undefined;
     cur = (cur as Record<string, unknown>)[seg];
   }
@@ -61,11 +61,11 @@ export function getPath(row: Row, path: string): { key: string; value: unknown }
 
 function findKey(row: Row, names: readonly string[]): { key: string; value: unknown } | undefined {
   for (const n of names) {
-    if (Object.hasOwn(row, n) && !FORBIDDEN.has(n)) return { key: n, value: row[n] };
+    if (Object.hasOwn(row, n) && !FORBIDDEN_KEYS.has(n)) return { key: n, value: row[n] };
   }
   const lower = names.map((n) => n.toLowerCase());
   for (const k of Object.keys(row)) {
-    if (lower.includes(k.toLowerCase()) && !FORBIDDEN.has(k)) return { key: k, value: row[k] };
+    if (lower.includes(k.toLowerCase()) && !FORBIDDEN_KEYS.has(k)) return { key: k, value: row[k] };
   }
   return undefined;
 }

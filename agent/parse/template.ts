@@ -4,11 +4,12 @@
  * on a bad one; matching and rendering never throw.
  */
 
+import { FORBIDDEN_KEYS } from "./keys.js";
+
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);
 
 function checkName(name: string, template: string): void {
-  if (!VAR_NAME.test(name) || FORBIDDEN.has(name))
+  if (!VAR_NAME.test(name) || FORBIDDEN_KEYS.has(name))
     throw new Error(`template "${template}": invalid variable name "{${name}}"`);
 }
 

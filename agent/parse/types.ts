@@ -21,7 +21,6 @@ export const REJECT_REASONS = [
   "not-authorized",
   "crc",
   "sensor-fault",
-  "spool-full",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -1,3 +1,4 @@
+import { FORBIDDEN_KEYS } from "./keys.js";
 import type { RejectReason } from "./types.js";
 
 /**
@@ -100,7 +101,6 @@ export function toSensor(v: unknown, field: string): Value<string> {
 export const MAX_ATTRS_KEYS = 32;
 export const MAX_ATTRS_BYTES = 4096;
 const MAX_ATTR_DEPTH = 4;
-const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);
 
 /** A copy that drops prototype-polluting keys and cuts nesting deeper than MAX_ATTR_DEPTH. */
 function cleanValue(v: unknown, depth: number): unknown {
@@ -109,7 +109,7 @@ function cleanValue(v: unknown, depth: number): unknown {
   if (Array.isArray(v)) return v.slice(0, MAX_ATTRS_KEYS).map((x) => cleanValue(x, depth + 1));
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v).slice(0, MAX_ATTRS_KEYS))
-    if (!FORBIDDEN.has(k)) out[k] = cleanValue((v as Record<string, unknown>)[k], depth + 1);
+    if (!FORBIDDEN_KEYS.has(k)) out[k] = cleanValue((v as Record<string, unknown>)[k], depth + 1);
   return out;
 }
 
@@ -123,7 +123,7 @@ export function boundedAttrs(entries: Iterable<[string, unknown]>): Record<strin
   let size = 2;
   let dropped = 0;
   for (const [k, raw] of entries) {
-    if (FORBIDDEN.has(k)) continue;
+    if (FORBIDDEN_KEYS.has(k)) continue;
     const v = cleanValue(raw, 0);
     const bytes = Buffer.byteLength(k) + Buffer.byteLength(JSON.stringify(v) ?? "null") + 4;
     if (keys >= MAX_ATTRS_KEYS || size + bytes > MAX_ATTRS_BYTES) {

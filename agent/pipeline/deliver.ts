@@ -7,6 +7,8 @@ import type { Telemetry } from "../telemetry/telemetry.js";
 
 export interface DeliveryOutcome {
   shipped: number;
+  /** Seqs of the records the sink accepted (what the spool counts as shipped). */
+  shippedSeqs: number[];
   deadLetters: DeadLetter[];
   /** False when stopped before every record was settled: the caller must not ack. */
   complete: boolean;
@@ -23,13 +25,21 @@ export async function deliver(
   retry: RetryConfig,
   telemetry: Telemetry,
   signal: AbortSignal,
+  /** Told each attempt's result: why it failed, or undefined when the sink took records. */
+  onAttempt?: (failure: string | undefined) => void,
 ): Promise<DeliveryOutcome> {
   let pending: readonly OutRecord[] = batch;
   const deadLetters: DeadLetter[] = [];
-  let shipped = 0;
+  const shippedSeqs: number[] = [];
   let attempt = 0;
+  const outcome = (complete: boolean) => ({
+    shipped: shippedSeqs.length,
+    shippedSeqs,
+    deadLetters,
+    complete,
+  });
   while (pending.length > 0) {
-    if (signal.aborted) return { shipped, deadLetters, complete: false };
+    if (signal.aborted) return outcome(false);
     let retryAfterMs: number | undefined;
     let next: OutRecord[] = [];
     const started = performance.now();
@@ -45,15 +55,18 @@ export async function deliver(
       }
       const again = new Set((res.retry ?? []).filter((i) => !refused.has(i) && i >= 0 && i < pending.length));
       next = [...again].sort((a, b) => a - b).map((i) => pending[i]!);
-      const ok = pending.length - refused.size - again.size;
-      shipped += ok;
-      telemetry.shippedBatch(sink.id, ok, (performance.now() - started) / 1000);
+      pending.forEach((rec, i) => {
+        if (!refused.has(i) && !again.has(i)) shippedSeqs.push(rec.seq);
+      });
+      telemetry.batchAnswered(sink.id, (performance.now() - started) / 1000);
       retryAfterMs = res.retryAfterMs;
       if (next.length > 0) telemetry.sinkError(sink.id, "partial", `${next.length} records to retry`, true);
+      onAttempt?.(next.length < pending.length ? undefined : `all ${next.length} records to retry`);
     } catch (err) {
-      if (signal.aborted) return { shipped, deadLetters, complete: false };
+      if (signal.aborted) return outcome(false);
       const se = err instanceof SinkError ? err : undefined;
       telemetry.sinkError(sink.id, se?.code ?? "error", err, se?.retryable ?? true);
+      onAttempt?.(`${se?.code ?? "error"}: ${err instanceof Error ? err.message : String(err)}`);
       if (se && !se.retryable) {
         for (const rec of pending) deadLetters.push({ record: rec, reason: `${se.code}: ${se.message}` });
         break;
@@ -71,5 +84,5 @@ export async function deliver(
     const delay = Math.max(retryAfterMs ?? 0, backoffDelay(attempt - 1, retry));
     await sleep(Math.min(delay, Math.max(retry.maxMs, retryAfterMs ?? 0)), signal);
   }
-  return { shipped, deadLetters, complete: true };
+  return outcome(true);
 }

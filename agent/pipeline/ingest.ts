@@ -1,7 +1,13 @@
 import { readingId } from "../record/ids.js";
 import type { NewRecord, Reading } from "../record/record.js";
 import type { Ingest, IngestOutcome } from "../sources/source.js";
-import type { SpoolApi } from "../spool/types.js";
+import {
+  type AppendResult,
+  OUTCOME_DROPPED,
+  OUTCOME_DUPLICATE,
+  OUTCOME_STORED,
+  type SpoolApi,
+} from "../spool/types.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 
 export interface IngestOptions {
@@ -66,6 +72,7 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
         rx,
       };
       if (r.humidity !== undefined) rec.humidity = r.humidity;
+      if (r.deviceSeq !== undefined) rec.dseq = r.deviceSeq;
       if (r.attrs !== undefined) rec.attrs = r.attrs;
       return rec;
     });
@@ -118,18 +125,23 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
       }
       // Drops under drop-newest are counted per sink by the spool itself.
       telemetry.committed(result.stored, result.duplicates);
-      // The spool reports totals for the transaction; apportion them so each sender learns its share.
-      let dup = result.duplicates;
-      let dropped = result.droppedNewest;
-      for (const p of group) {
-        const n = p.records.length;
-        const d = Math.min(dropped, n);
-        dropped -= d;
-        const u = Math.min(dup, n - d);
-        dup -= u;
-        p.resolve({ stored: n - d - u, duplicates: u, dropped: d });
-      }
+      resolveEach(group, result);
       return;
+    }
+  }
+
+  /** Tells each sender what became of its own readings, from the spool's per-record outcomes. */
+  function resolveEach(group: Pending[], result: AppendResult): void {
+    let at = 0;
+    for (const p of group) {
+      const o = { stored: 0, duplicates: 0, dropped: 0 };
+      for (let i = 0; i < p.records.length; i++, at++) {
+        const k = result.outcomes?.[at] ?? OUTCOME_STORED;
+        if (k === OUTCOME_DUPLICATE) o.duplicates++;
+        else if (k === OUTCOME_DROPPED) o.dropped++;
+        else o.stored++;
+      }
+      p.resolve(o);
     }
   }
 

@@ -1,10 +1,14 @@
 import { backoffDelay, sleep } from "../backoff.js";
 import type { SinkCommonConfig } from "../config/common.js";
+import { healthSchema } from "../config/health.js";
 import type { OutRecord } from "../record/record.js";
 import { type Sink, SinkError } from "../sinks/sink.js";
-import type { SpoolApi } from "../spool/types.js";
+import { isTransientSpoolError } from "../spool/index.js";
+import type { Settlement, SpoolApi } from "../spool/types.js";
+import { supervise } from "../supervise.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { deliver } from "./deliver.js";
+import { SinkHealth, type SinkHealthThresholds } from "./sink-health.js";
 import type { Transform } from "./transform.js";
 
 export interface ShipperOptions {
@@ -14,18 +18,34 @@ export interface ShipperOptions {
    * transforms an idle shipper sleeps until a commit gives it work.
    */
   idlePollMs?: number;
+  /** When this sink counts as failing (defaults: the config's health defaults). */
+  health?: SinkHealthThresholds;
 }
 
+type Drops = Settlement["dropped"][number][];
+
 /**
- * One sink's read loop (DESIGN §1): pages records after its position in the spool (never the
- * whole backlog), waits to fill a batch up to `maxBufferAgeMs`, runs the sink's transforms,
- * delivers with retries, and only then moves the sink's durable cursor.
+ * One sink's read loop: pages records after its position in the spool (never the whole
+ * backlog), waits to fill a batch up to `maxBufferAgeMs`, runs the sink's transforms, delivers
+ * with retries, and only then settles the batch (shipped, dead letters, drops, cursor) in one
+ * spool transaction.
+ *
+ * The loop runs under `supervise`: any error is logged, counted as a restart of
+ * `shipper:<sink>` and retried after a backoff. A restart rewinds to the durable cursor with
+ * fresh transforms (when built from a factory), as a process restart would, so nothing is lost and
+ * no window is fed twice. A settle that fails with a transient spool error (SQLITE_FULL, BUSY,
+ * IOERR) is retried in place with the same batch, so what the sink accepted is counted once.
  */
 export class Shipper {
+  readonly health: SinkHealth;
   private readPos: number;
+  private transforms: readonly Transform[];
+  private readonly makeTransforms: (() => Transform[]) | undefined;
+  private sinkStarted = false;
   private newSinceRead = 0;
   /** The last read found nothing: the next commit wakes the loop. */
   private idle = false;
+  private unsubscribe: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private readonly stopCtl = new AbortController();
   private readonly abortCtl = new AbortController();
@@ -37,18 +57,34 @@ export class Shipper {
     private readonly spool: SpoolApi,
     private readonly sink: Sink,
     private readonly cfg: SinkCommonConfig,
-    private readonly transforms: readonly Transform[],
+    transforms: readonly Transform[] | (() => Transform[]),
     private readonly telemetry: Telemetry,
     opts: ShipperOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
     this.idlePollMs = opts.idlePollMs ?? 1000;
     this.readPos = spool.cursor(sink.id);
+    this.makeTransforms = typeof transforms === "function" ? transforms : undefined;
+    this.transforms = typeof transforms === "function" ? transforms() : transforms;
+    this.health = new SinkHealth(sink.id, telemetry, opts.health ?? healthSchema.parse({}), this.now);
+  }
+
+  get sinkId(): string {
+    return this.sink.id;
+  }
+
+  get loopName(): string {
+    return `shipper:${this.sink.id}`;
   }
 
   start(): void {
-    this.running ??= this.loop().catch((err) => {
-      this.telemetry.log.error({ err, sink: this.sink.id }, "shipping loop failed");
+    // Every commit that stores records wakes an idle loop, whoever appended them.
+    this.unsubscribe ??= this.spool.onCommit?.((n) => this.notify(n));
+    this.health.report();
+    this.running ??= supervise(this.loopName, this.telemetry, (healthy) => this.loop(healthy), {
+      signal: this.stopCtl.signal,
+      backoff: this.cfg.retry,
+      onRestart: () => this.rewind(),
     });
   }
 
@@ -65,6 +101,7 @@ export class Shipper {
   /** Stops reading; lets the batch in flight finish for up to `timeoutMs`, then aborts it (it is resent later). */
   async stop(timeoutMs: number): Promise<void> {
     this.stopCtl.abort();
+    this.unsubscribe?.();
     this.wake?.();
     const timer = setTimeout(() => this.abortCtl.abort(), timeoutMs);
     try {
@@ -103,22 +140,34 @@ export class Shipper {
       } catch (err) {
         const se = err instanceof SinkError ? err : undefined;
         this.telemetry.sinkError(this.sink.id, se?.code ?? "start", err, true);
+        this.health.attempt(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
         await sleep(backoffDelay(attempt, this.cfg.retry), this.stopCtl.signal);
       }
     }
     return false;
   }
 
-  private async loop(): Promise<void> {
-    if (!(await this.startSink())) return;
+  /** After a failure: start again from the durable cursor, as after a process restart. */
+  private rewind(): void {
+    if (!this.makeTransforms) return; // transforms given as instances keep their state: keep reading on
+    this.transforms = this.makeTransforms();
+    this.readPos = this.spool.cursor(this.sink.id);
+  }
+
+  private async loop(healthy: () => void): Promise<void> {
+    if (!this.sinkStarted && !(await this.startSink())) return;
+    this.sinkStarted = true;
+    healthy();
     while (!this.stopping) {
       this.newSinceRead = 0;
       const page = this.spool.read(this.readPos, this.cfg.maxBatchRecords, this.cfg.maxBatchBytes);
       const now = this.now();
       if (page.length === 0) {
-        const due = this.flushTransforms(now);
-        if (due.length > 0) await this.ship(due, this.readPos);
+        const drops: Drops = [];
+        const due = this.flushTransforms(now, drops);
+        if (due.length > 0 || drops.length > 0) await this.ship(due, this.readPos, drops);
         else await this.sleepIdle();
+        healthy();
         continue;
       }
       const bytes = page.reduce((n, r) => n + r.body.length + 1, 0);
@@ -129,7 +178,9 @@ export class Shipper {
         continue;
       }
       const lastSeq = page[page.length - 1]!.seq;
-      await this.ship(this.applyTransforms(0, page, now), lastSeq);
+      const drops: Drops = [];
+      await this.ship(this.applyTransforms(0, page, now, drops), lastSeq, drops);
+      healthy();
     }
   }
 
@@ -144,37 +195,66 @@ export class Shipper {
     }
   }
 
-  /** Runs records through transforms[from..], counting what each drops on purpose. */
-  private applyTransforms(from: number, records: OutRecord[], now: number): OutRecord[] {
+  /** Runs records through transforms[from..], noting what each drops on purpose in `drops`. */
+  private applyTransforms(from: number, records: OutRecord[], now: number, drops: Drops): OutRecord[] {
     let out = records;
     for (const t of this.transforms.slice(from)) {
       if (out.length === 0) break;
       out = t.process(out, now);
-      if (t.dropped) this.spool.countDropped(this.sink.id, t.name, t.dropped);
+      if (t.dropped) drops.push({ reason: t.name, n: t.dropped, seqs: t.droppedSeqs });
     }
     return out;
   }
 
   /** What transforms emit without new input (idle-closed windows), passed through the transforms after them. */
-  private flushTransforms(now: number): OutRecord[] {
-    return this.transforms.flatMap((t, i) => this.applyTransforms(i + 1, t.flush(now), now));
+  private flushTransforms(now: number, drops: Drops): OutRecord[] {
+    return this.transforms.flatMap((t, i) => this.applyTransforms(i + 1, t.flush(now), now, drops));
   }
 
-  /** Delivers `out` and, when every record is settled, acks the cursor up to `lastSeq` (held windows permitting). */
-  private async ship(out: OutRecord[], lastSeq: number): Promise<void> {
-    let shipped = 0;
+  /**
+   * Delivers `out` and, when every record is settled, records the outcome and moves the cursor
+   * up to `lastSeq` (held windows permitting). Drops are counted with the batch, not before, so a
+   * batch that is read again after a restart is counted once.
+   */
+  private async ship(out: OutRecord[], lastSeq: number, drops: Drops): Promise<void> {
+    let settlement: Settlement = { upTo: lastSeq, shipped: [], deadLetters: [], dropped: drops };
     if (out.length > 0) {
-      const res = await deliver(this.sink, out, this.cfg.retry, this.telemetry, this.abortCtl.signal);
+      const res = await deliver(this.sink, out, this.cfg.retry, this.telemetry, this.abortCtl.signal, (f) =>
+        this.health.attempt(f),
+      );
       if (!res.complete) return;
-      if (res.deadLetters.length > 0) this.spool.deadLetter(this.sink.id, res.deadLetters);
-      shipped = res.shipped;
+      settlement = { ...settlement, shipped: res.shippedSeqs, deadLetters: res.deadLetters };
     }
-    let ackTo = lastSeq;
     for (const t of this.transforms) {
       const held = t.heldSeq();
-      if (held !== undefined) ackTo = Math.min(ackTo, held - 1);
+      if (held !== undefined) settlement.upTo = Math.min(settlement.upTo, held - 1);
     }
+    if (!(await this.settle(settlement))) return;
     this.readPos = Math.max(this.readPos, lastSeq);
-    this.spool.ack(this.sink.id, ackTo, shipped);
+  }
+
+  /** Settles a delivered batch, retrying transient spool errors with the same batch; false if stopped first. */
+  private async settle(settlement: Settlement): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const counted = this.spool.settle(this.sink.id, settlement);
+        this.telemetry.shippedSettled(this.sink.id, counted.shipped);
+        if (attempt > 0) this.health.spool(undefined);
+        return true;
+      } catch (err) {
+        if (!isTransientSpoolError(err)) throw err;
+        const delay = backoffDelay(attempt, this.cfg.retry);
+        const reason = `${(err as { code?: string }).code}: ${(err as Error).message}`;
+        this.health.spool(reason);
+        this.telemetry.warnLimited(
+          `settle:${this.sink.id}`,
+          { sink: this.sink.id, err: reason, retryInMs: delay },
+          "recording a shipped batch in the spool failed; retrying the same batch",
+        );
+        // Not the abortable signal: a batch the sink accepted is worth settling until the very end.
+        await sleep(delay, this.stopCtl.signal);
+        if (this.stopping) return false;
+      }
+    }
   }
 }

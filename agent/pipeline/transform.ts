@@ -16,4 +16,9 @@ export interface Transform {
   heldSeq(): number | undefined;
   /** Records the last call dropped on purpose (filtered out), for the `filter` drop counter. */
   readonly dropped?: number;
+  /**
+   * Their seqs, when each dropped input is one spool record (filter): lets the spool count a drop
+   * exactly once even when retention deleted that record while its batch was in flight.
+   */
+  readonly droppedSeqs?: readonly number[];
 }

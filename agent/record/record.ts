@@ -33,6 +33,8 @@ export interface NewRecord {
   agent: string;
   /** ISO-8601 receive time at the agent. */
   rx: string;
+  /** The device's own message counter, when the payload carries one: consumers find gaps with it. */
+  dseq?: number;
   attrs?: Record<string, unknown>;
 }
 
@@ -71,6 +73,7 @@ export function encodeRecord(r: NewRecord, seq: number = (r as CanonicalRecord).
   let out = `{"id":${str(r.id)},"sensor":${str(r.sensor)},"ts":${str(r.ts)},"temperature":${num(r.temperature)}`;
   if (r.humidity !== undefined) out += `,"humidity":${num(r.humidity)}`;
   out += `,"source":${str(r.source)},"agent":${str(r.agent)},"seq":${num(seq)},"rx":${str(r.rx)}`;
+  if (r.dseq !== undefined) out += `,"dseq":${num(r.dseq)}`;
   if (r.attrs !== undefined && Object.keys(r.attrs).length > 0) out += `,"attrs":${JSON.stringify(r.attrs)}`;
   return `${out}}`;
 }

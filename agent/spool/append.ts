@@ -2,7 +2,7 @@ import type { NewRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { isDiskFull, releaseReserve } from "./db.js";
 import type { SpoolStore } from "./store.js";
-import type { AppendResult } from "./types.js";
+import { type AppendResult, OUTCOME_DROPPED, OUTCOME_DUPLICATE, OUTCOME_STORED } from "./types.js";
 
 /** Thrown inside the transaction to roll back a batch that `onFull: block` refuses. */
 export class Blocked extends Error {}
@@ -23,7 +23,8 @@ export function insertAll(
   at: number,
   roomFactor = 0,
 ): AppendResult {
-  const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
+  const outcomes = new Uint8Array(records.length);
+  const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false, outcomes };
   const wasEmpty = s.records === 0;
   if (roomFactor > 0) {
     let incoming = 0;
@@ -31,15 +32,22 @@ export function insertAll(
     s.trimTo(Math.max(0, Math.min(p.maxBytes, s.bytes) - roomFactor * incoming));
   }
   let refusing = false;
-  for (const r of records) {
+  records.forEach((r, i) => {
     const e = s.encode(r);
+    let dup: boolean;
     if (p.onFull === "drop-newest" && (refusing || s.bytes + e.size > p.maxBytes)) {
       refusing = true;
-      if (s.exists(r.id)) res.duplicates++;
-      else res.droppedNewest++;
-    } else if (s.insert(r, e, at)) res.stored++;
-    else res.duplicates++;
-  }
+      dup = s.exists(r.id);
+      if (!dup) {
+        res.droppedNewest++;
+        outcomes[i] = OUTCOME_DROPPED;
+        return;
+      }
+    } else dup = !s.insert(r, e, at);
+    if (dup) res.duplicates++;
+    else res.stored++;
+    outcomes[i] = dup ? OUTCOME_DUPLICATE : OUTCOME_STORED;
+  });
   // A batch larger than the whole limit is let into an empty spool, or `block` would never end.
   if (p.onFull === "block" && s.bytes > p.maxBytes && !wasEmpty) throw new Blocked();
   if (p.onFull === "drop-oldest") s.trimTo(p.maxBytes);
@@ -103,7 +111,13 @@ export function appendOnDiskFull(
     for (const sink of s.cursors.keys()) c.telemetry.drop(sink, "spool-full", records.length, "disk full");
   }
   c.after();
-  return { stored: 0, duplicates: 0, droppedNewest: records.length, blocked: false };
+  return {
+    stored: 0,
+    duplicates: 0,
+    droppedNewest: records.length,
+    blocked: false,
+    outcomes: new Uint8Array(records.length).fill(OUTCOME_DROPPED),
+  };
 }
 
 /**

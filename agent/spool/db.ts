@@ -74,6 +74,16 @@ export function isDiskFull(err: unknown): boolean {
   return typeof code === "string" && code.startsWith("SQLITE_FULL");
 }
 
+/**
+ * Errors after which the same statement may well succeed later: the disk is full (space may be
+ * freed), the file is locked by another connection, or the storage hiccuped (an SD card's I/O
+ * error). Callers retry these with backoff instead of giving up.
+ */
+export function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^SQLITE_(FULL|BUSY|LOCKED|IOERR)/.test(code);
+}
+
 /** Restricts the database and its WAL/SHM to the owner, whichever of them exist by now. */
 export function restrictFiles(dir: string): void {
   const main = dbPath(dir);

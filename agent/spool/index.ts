@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { dbPath } from "./db.js";
+
+export { isTransient as isTransientSpoolError } from "./db.js";
 import { type SpoolOptions, SqliteSpool } from "./spool.js";
 import { computeStats, emptyStats, readMeta } from "./stats.js";
 import type { SpoolApi, SpoolStats } from "./types.js";

@@ -2,10 +2,11 @@ import type { NewRecord, OutRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { appendOnDiskFull, Blocked, type DiskFullContext, insertAll, SpaceWaiters } from "./append.js";
 import { SpoolClock } from "./clock.js";
-import { ensureReserve, isCorruption, isDiskFull, moveAside, openDb, restrictFiles } from "./db.js";
+import { applyRetention, META_EVERY_MS, planRetention, reclaimPages } from "./housekeeping.js";
+import { ensureReserve, isCorruption, isDiskFull, moveAside, openDb, releaseReserve } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
-import type { AppendResult, DeadLetter, SpoolApi, SpoolStats } from "./types.js";
+import type { AppendResult, DeadLetter, Settlement, SpoolApi, SpoolStats } from "./types.js";
 
 export interface SpoolOptions {
   dir: string;
@@ -23,18 +24,16 @@ export interface SpoolOptions {
   monotonic?: () => number;
   /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
   maxPageCount?: number;
+  /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
+  deadLetterMaxBytes?: number;
 }
-
-/** Housekeeping writes the meta row at most this often while only inserts happen (see store.ts). */
-const META_EVERY_MS = 60_000;
-/** Free pages are handed back to the file system only once they are worth this much. */
-const RECLAIM_MIN_BYTES = 1024 * 1024;
 
 export class SqliteSpool implements SpoolApi {
   private store: SpoolStore;
   private readonly wall: () => number;
   private readonly clock: SpoolClock;
   private readonly space = new SpaceWaiters();
+  private readonly listeners = new Set<(stored: number) => void>();
   private closed = false;
   private metaAt = 0;
 
@@ -53,11 +52,16 @@ export class SqliteSpool implements SpoolApi {
       seedSeq = Math.max(0, Math.floor(this.wall()) * 1000);
     }
     this.store = opened.store;
+    this.store.deadLetterLimit = this.deadLetterLimit;
     this.clock = opened.clock;
     this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
     this.guard(() => this.tx((s) => s.persistMeta()));
     ensureReserve(opts.dir);
     this.gauges();
+  }
+
+  private get deadLetterLimit(): number {
+    return this.opts.deadLetterMaxBytes ?? Math.floor(this.opts.maxBytes / 10);
   }
 
   private openStore(mono: () => number): { store: SpoolStore; clock: SpoolClock } {
@@ -84,8 +88,19 @@ export class SqliteSpool implements SpoolApi {
     }
   }
 
+  onCommit(listener: (stored: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   append(records: readonly NewRecord[]): AppendResult {
     if (records.length === 0) return { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
+    const res = this.appendNow(records);
+    if (res.stored > 0) for (const l of this.listeners) l(res.stored);
+    return res;
+  }
+
+  private appendNow(records: readonly NewRecord[]): AppendResult {
     return this.guard(() => {
       const at = this.clock.now();
       try {
@@ -127,6 +142,20 @@ export class SqliteSpool implements SpoolApi {
     this.guard(() => this.tx((s) => s.ack(sink, uptoSeq, shipped)));
   }
 
+  settle(sink: string, settlement: Settlement): { shipped: number; deadLetters: number } {
+    if (!Number.isSafeInteger(settlement.upTo))
+      throw new RangeError(`spool.settle(${sink}): expected an integer seq, got ${settlement.upTo}`);
+    const run = () => this.guard(() => this.tx((s) => s.settle(sink, settlement, this.clock.now())));
+    try {
+      return run();
+    } catch (err) {
+      // In WAL mode even an ack needs room to write: give back the reserve and try once more (the
+      // next housekeeping tick takes it again once there is space). The caller retries beyond that.
+      if (!isDiskFull(err) || !releaseReserve(this.opts.dir)) throw err;
+      return run();
+    }
+  }
+
   deadLetter(sink: string, letters: readonly DeadLetter[]): void {
     if (letters.length === 0) return;
     this.guard(() => this.tx((s) => s.deadLetter(sink, letters, this.clock.now())));
@@ -142,50 +171,21 @@ export class SqliteSpool implements SpoolApi {
     );
   }
 
-  /**
-   * Read-only unless there is something to do: nothing expired, nothing over maxBytes and meta
-   * fresh enough means no transaction, so an idle agent's housekeeping writes nothing.
-   */
+  /** Reads only, unless something expired, is over a limit or meta is due (housekeeping.ts). */
   enforceRetention(): number {
     return this.guard(() => {
-      const s = this.store;
       const now = this.clock.now();
-      const cutoff = now - this.opts.maxAgeMs;
-      const expired = s.lastBefore(cutoff);
-      const trim = this.opts.onFull === "drop-oldest" && s.bytes > this.opts.maxBytes;
-      const letters = s.hasDeadLettersBefore(cutoff);
-      const meta = s.metaStale && now - this.metaAt >= META_EVERY_MS;
-      if (expired === undefined && !trim && !letters && !meta) return 0;
-      if (meta) this.metaAt = now;
-      return this.tx((st) => {
-        let removed = expired === undefined ? 0 : st.deleteUpTo(expired, "max-age");
-        if (letters) st.expireDeadLetters(cutoff);
-        if (trim) removed += st.trimTo(this.opts.maxBytes);
-        if (meta) st.requestMeta();
-        return removed;
-      });
+      const limits = { ...this.opts, deadLetterLimit: this.deadLetterLimit };
+      const plan = planRetention(this.store, limits, now, now - this.metaAt >= META_EVERY_MS);
+      if (!plan) return 0;
+      if (plan.meta) this.metaAt = now;
+      return this.tx((s) => applyRetention(s, plan, this.opts.maxBytes, this.deadLetterLimit));
     });
   }
 
-  /**
-   * Cheap when there is little to return, so it can run on every housekeeping tick: free pages are
-   * handed back once they are both 1 MiB and a tenth of the file (or the spool is empty), then the
-   * WAL is truncated. Below that, inserts reuse the free pages: giving them back and growing the
-   * file again would only wear the disk.
-   */
+  /** Cheap unless there is space worth returning, so it can run on every housekeeping tick. */
   reclaim(): void {
-    const vacuumed = this.guard(() => {
-      const db = this.store.db;
-      const free = db.pragma("freelist_count", { simple: true }) as number;
-      const pages = db.pragma("page_count", { simple: true }) as number;
-      const size = db.pragma("page_size", { simple: true }) as number;
-      const vacuum = free * size >= RECLAIM_MIN_BYTES && (this.store.records === 0 || free >= pages / 10);
-      if (!vacuum) return false;
-      db.exec("PRAGMA incremental_vacuum");
-      db.pragma("wal_checkpoint(TRUNCATE)");
-      restrictFiles(this.opts.dir);
-      return true;
-    });
+    const vacuumed = this.guard(() => reclaimPages(this.store.db, this.opts.dir, this.store.records === 0));
     // Freed file pages may be what a disk-full condition was waiting for.
     if (vacuumed) this.space.freed();
     ensureReserve(this.opts.dir);
@@ -212,7 +212,8 @@ export class SqliteSpool implements SpoolApi {
     try {
       this.tx((s) => s.persistMeta());
     } catch (err) {
-      // Every commit already persisted what matters; this only saves the clock's latest reading.
+      // Meta can be derived from the rows at the next open; this saves the clock's latest reading
+      // and spares that open a scan.
       this.opts.telemetry.log.warn({ err: (err as Error).message }, "spool close: final meta write failed");
     } finally {
       this.store.db.close();
@@ -241,8 +242,9 @@ export class SqliteSpool implements SpoolApi {
 
   /** A store transaction, then telemetry for what it dropped and freed. */
   private tx<T>(fn: (s: SpoolStore) => T): T {
-    const { out, drops, freed } = this.store.tx(() => fn(this.store));
+    const { out, drops, evicted, freed } = this.store.tx(() => fn(this.store));
     this.report(drops);
+    for (const [sink, n] of evicted) this.opts.telemetry.deadLettersEvicted(sink, n);
     if (freed) this.space.freed();
     this.gauges();
     return out;
@@ -279,6 +281,7 @@ export class SqliteSpool implements SpoolApi {
     }
     this.moveAsideLogged(err);
     this.store = new SpoolStore(openDb(this.opts), () => this.clock.snapshot());
+    this.store.deadLetterLimit = this.deadLetterLimit;
     this.store.lastSeq = lastSeq;
     this.tx((s) => {
       s.resetCursors(lastSeq, "spool-corrupt", cursors);

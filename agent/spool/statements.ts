@@ -26,6 +26,11 @@ export interface Statements {
   insertDeadLetter: Stmt;
   expireDeadLetters: Stmt;
   deadLetterBefore: Stmt;
+  deadLetterBytes: Stmt;
+  deadLetterBytesBefore: Stmt;
+  deadLetterSizes: Stmt;
+  deleteDeadLettersUpTo: Stmt;
+  addMeta: Stmt;
 }
 
 export function prepareStatements(db: Db): Statements {
@@ -58,5 +63,16 @@ export function prepareStatements(db: Db): Statements {
     ),
     expireDeadLetters: p("DELETE FROM dead_letters WHERE at < ?"),
     deadLetterBefore: p("SELECT 1 FROM dead_letters WHERE at < ? LIMIT 1").pluck(),
+    deadLetterBytes: p("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters"),
+    deadLetterBytesBefore: p(
+      "SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters WHERE at < ?",
+    ),
+    deadLetterSizes: p(
+      "SELECT rowid, sink, length(CAST(body AS BLOB)) FROM dead_letters ORDER BY rowid",
+    ).raw(),
+    deleteDeadLettersUpTo: p("DELETE FROM dead_letters WHERE rowid <= ?"),
+    addMeta: p(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+    ),
   };
 }

@@ -69,10 +69,29 @@ export function computeStats(
       cursor: c.acked,
     };
   });
-  const bytes = known?.bytes ?? (meta.bytes ?? 0) + bytesAfter(db, meta.lastSeq ?? 0);
-  return { records, bytes, fileBytes: fileBytes(dir), lastSeq, sinks };
+  // The dead-letter table is bounded (deadLetterMaxBytes), so summing it stays cheap.
+  const dead = db
+    .prepare("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters")
+    .get() as { n: number; b: number };
+  return {
+    records,
+    bytes: known?.bytes ?? (meta.bytes ?? 0) + bytesAfter(db, meta.lastSeq ?? 0),
+    fileBytes: fileBytes(dir),
+    lastSeq,
+    deadLetterBytes: dead.b + dead.n * ROW_OVERHEAD,
+    deadLettersEvicted: meta.deadLettersEvicted ?? 0,
+    sinks,
+  };
 }
 
 export function emptyStats(): SpoolStats {
-  return { records: 0, bytes: 0, fileBytes: 0, lastSeq: 0, sinks: [] };
+  return {
+    records: 0,
+    bytes: 0,
+    fileBytes: 0,
+    lastSeq: 0,
+    deadLetterBytes: 0,
+    deadLettersEvicted: 0,
+    sinks: [],
+  };
 }

@@ -3,7 +3,7 @@ import type { ClockState } from "./clock.js";
 import { type Db, isCorruption, ROW_OVERHEAD } from "./db.js";
 import { prepareStatements, type Statements } from "./statements.js";
 import { bytesAfter, readMeta } from "./stats.js";
-import type { DeadLetter } from "./types.js";
+import type { DeadLetter, Settlement } from "./types.js";
 
 export interface Encoded {
   seq: number;
@@ -14,6 +14,9 @@ export interface Encoded {
 
 /** A drop counted inside a transaction, reported to telemetry once it commits. */
 export type Drop = [sink: string, reason: string, n: number];
+
+/** Dead letters deleted to keep their table within its bound, per sink, reported once committed. */
+export type Eviction = [sink: string, n: number];
 
 /**
  * One connection's rows and the in-memory mirror of its bookkeeping (last seq, byte and record
@@ -32,7 +35,18 @@ export class SpoolStore {
   /** Meta is to be written in the next transaction (a clock step, housekeeping). */
   private metaDue = false;
   readonly cursors = new Map<string, number>();
+  /** Bytes of dead letters (body + ROW_OVERHEAD each) and the most they may take. */
+  deadLetterBytes = 0;
+  deadLetterLimit = Number.POSITIVE_INFINITY;
+  /**
+   * Per sink, the highest seq that retention (or corruption recovery) deleted and counted as
+   * dropped before the sink acknowledged it. A batch already read when that happened may still
+   * ship: `settle` does not count its records at or below this fence again, so each record is
+   * counted once, as dropped. In memory only: no batch is in flight across a restart.
+   */
+  private lostThrough = new Map<string, number>();
   private pending: Drop[] = [];
+  private evicted: Eviction[] = [];
 
   constructor(
     readonly db: Db,
@@ -48,9 +62,10 @@ export class SpoolStore {
    * insert changes nothing there that `loadState` cannot derive from the rows themselves, and
    * skipping it spares one page in every group commit.
    */
-  tx<T>(fn: () => T): { out: T; drops: Drop[]; freed: boolean } {
+  tx<T>(fn: () => T): { out: T; drops: Drop[]; evicted: Eviction[]; freed: boolean } {
     this.pending = [];
-    const before = { records: this.records, bytes: this.bytes };
+    this.evicted = [];
+    const before = { records: this.records, bytes: this.bytes, lost: new Map(this.lostThrough) };
     try {
       const out = this.db
         .transaction(() => {
@@ -61,10 +76,14 @@ export class SpoolStore {
         })
         .immediate();
       const drops = this.pending;
+      const evicted = this.evicted;
       this.pending = [];
-      return { out, drops, freed: this.records < before.records || this.bytes < before.bytes };
+      this.evicted = [];
+      return { out, drops, evicted, freed: this.records < before.records || this.bytes < before.bytes };
     } catch (err) {
       this.pending = [];
+      this.evicted = [];
+      this.lostThrough = before.lost;
       if (!isCorruption(err)) this.loadState();
       throw err;
     }
@@ -88,6 +107,8 @@ export class SpoolStore {
     this.cursors.clear();
     for (const c of this.st.cursors.all() as { sink: string; acked: number }[])
       this.cursors.set(c.sink, c.acked);
+    const dead = this.st.deadLetterBytes.get() as { n: number; b: number };
+    this.deadLetterBytes = dead.b + dead.n * ROW_OVERHEAD;
   }
 
   /** True when rows were stored since meta was last written (housekeeping then persists it). */
@@ -169,7 +190,9 @@ export class SpoolStore {
     const sum = this.st.sumUpTo.get(upTo) as { n: number; b: number };
     if (reason !== null) {
       for (const [sink, acked] of this.cursors) {
-        if (acked < upTo) this.countDrop(sink, reason, this.st.countRange.get(acked, upTo) as number);
+        if (acked >= upTo) continue;
+        this.countDrop(sink, reason, this.st.countRange.get(acked, upTo) as number);
+        this.lostThrough.set(sink, Math.max(this.lostThrough.get(sink) ?? 0, upTo));
       }
     }
     this.st.deleteUpTo.run(upTo);
@@ -201,8 +224,30 @@ export class SpoolStore {
     this.ensureCursor(sink);
     const to = Math.min(uptoSeq, this.lastSeq);
     this.st.ackCursor.run(to, shipped, sink);
-    this.cursors.set(sink, Math.max(this.cursors.get(sink) ?? 0, to));
+    const cursor = Math.max(this.cursors.get(sink) ?? 0, to);
+    this.cursors.set(sink, cursor);
+    if ((this.lostThrough.get(sink) ?? 0) <= cursor) this.lostThrough.delete(sink);
     this.deleteAcked();
+  }
+
+  /**
+   * One batch's outcome in one transaction: what the sink accepted, refused and what transforms
+   * dropped, then the cursor. Records at or below the sink's cursor or its retention fence were
+   * already counted and are not counted again, so retrying a settle that failed, or settling a
+   * batch that retention overtook, keeps shipped + dropped + depth equal to what was stored.
+   */
+  settle(sink: string, s: Settlement, at: number): { shipped: number; deadLetters: number } {
+    this.ensureCursor(sink);
+    const fence = Math.max(this.cursors.get(sink) ?? 0, this.lostThrough.get(sink) ?? 0);
+    const live = (seq: number) => seq > fence;
+    let shipped = 0;
+    for (const seq of s.shipped) if (live(seq)) shipped++;
+    for (const d of s.dropped)
+      this.countDrop(sink, d.reason, d.seqs ? d.seqs.filter(live).length : Math.max(0, d.n ?? 0));
+    const letters = s.deadLetters.filter((l) => live(l.record.seq));
+    if (letters.length > 0) this.deadLetter(sink, letters, at);
+    this.ack(sink, s.upTo, shipped);
+    return { shipped, deadLetters: letters.length };
   }
 
   /** Moves every cursor to `seq` (after a fresh start), counting what they had not shipped as `reason`. */
@@ -212,15 +257,19 @@ export class SpoolStore {
       this.st.setCursor.run(seq, sink);
       this.cursors.set(sink, seq);
       this.countDrop(sink, reason, seq - acked);
+      this.lostThrough.set(sink, Math.max(this.lostThrough.get(sink) ?? 0, seq));
     }
   }
 
   deadLetter(sink: string, letters: readonly DeadLetter[], at: number): void {
     this.ensureCursor(sink);
-    for (const l of letters)
+    for (const l of letters) {
       this.st.insertDeadLetter.run(sink, l.record.seq, l.record.id, l.record.body, l.reason, at);
+      this.deadLetterBytes += Buffer.byteLength(l.record.body) + ROW_OVERHEAD;
+    }
     this.st.addDeadLetterCount.run(letters.length, sink);
     this.countDrop(sink, "dead-letter", letters.length);
+    this.trimDeadLetters(this.deadLetterLimit);
   }
 
   hasDeadLettersBefore(cutoff: number): boolean {
@@ -228,7 +277,41 @@ export class SpoolStore {
   }
 
   expireDeadLetters(cutoff: number): void {
+    const gone = this.st.deadLetterBytesBefore.get(cutoff) as { n: number; b: number };
+    if (gone.n === 0) return;
     this.st.expireDeadLetters.run(cutoff);
+    this.deadLetterBytes -= gone.b + gone.n * ROW_OVERHEAD;
+  }
+
+  /**
+   * Deletes the oldest dead letters until their bytes are at most `limit`. They were counted as
+   * dropped (dead-letter) when stored; deleting one is counted apart, in meta `deadLettersEvicted`
+   * and `edgespool_dead_letters_evicted_total`, so the per-sink identity is unchanged.
+   */
+  trimDeadLetters(limit: number): void {
+    if (this.deadLetterBytes <= limit) return;
+    let excess = this.deadLetterBytes - limit;
+    let upTo = -1;
+    let freed = 0;
+    const bySink = new Map<string, number>();
+    for (const [rowid, sink, size] of this.st.deadLetterSizes.iterate() as Iterable<
+      [number, string, number]
+    >) {
+      upTo = rowid;
+      freed += size + ROW_OVERHEAD;
+      bySink.set(sink, (bySink.get(sink) ?? 0) + 1);
+      excess -= size + ROW_OVERHEAD;
+      if (excess <= 0) break;
+    }
+    if (upTo < 0) return;
+    this.st.deleteDeadLettersUpTo.run(upTo);
+    this.deadLetterBytes -= freed;
+    let n = 0;
+    for (const [sink, k] of bySink) {
+      n += k;
+      this.evicted.push([sink, k]);
+    }
+    this.st.addMeta.run("deadLettersEvicted", n);
   }
 
   countDrop(sink: string, reason: string, n: number): void {

@@ -10,7 +10,16 @@ export interface AppendResult {
   droppedNewest: number;
   /** Under `onFull: block`: nothing was written; call again once `waitForSpace` resolves. */
   blocked: boolean;
+  /**
+   * Each record's fate, in the order given (OUTCOME_STORED, OUTCOME_DUPLICATE, OUTCOME_DROPPED),
+   * so a group commit can tell each sender what became of its own readings.
+   */
+  outcomes?: Uint8Array;
 }
+
+export const OUTCOME_STORED = 0;
+export const OUTCOME_DUPLICATE = 1;
+export const OUTCOME_DROPPED = 2;
 
 export interface SinkStats {
   sink: string;
@@ -32,12 +41,28 @@ export interface SpoolStats {
   /** Size of the database files on disk (main + WAL). */
   fileBytes: number;
   lastSeq: number;
+  /** Bytes held by dead letters (body + per-row overhead), bounded apart from `bytes`. */
+  deadLetterBytes: number;
+  /** Dead letters deleted, oldest first, to keep within that bound. */
+  deadLettersEvicted: number;
   sinks: SinkStats[];
 }
 
 export interface DeadLetter {
   record: OutRecord;
   reason: string;
+}
+
+/** One delivered batch's outcome, settled in one transaction (see `SpoolApi.settle`). */
+export interface Settlement {
+  /** The sink's cursor moves to this seq (never backwards). */
+  upTo: number;
+  /** Seqs of the records the sink accepted. */
+  shipped: readonly number[];
+  /** Records the sink refused for good. */
+  deadLetters: readonly DeadLetter[];
+  /** Records transforms dropped on purpose, by reason: their seqs when known, else a count. */
+  dropped: readonly { reason: string; seqs?: readonly number[]; n?: number }[];
 }
 
 /**
@@ -58,12 +83,23 @@ export interface SpoolApi {
   ack(sink: string, uptoSeq: number, shipped: number): void;
   /** Stores records a sink refuses for good; counted as dropped with reason dead-letter. */
   deadLetter(sink: string, letters: readonly DeadLetter[]): void;
+  /**
+   * Records a batch's outcome and moves the cursor, all in one transaction, so a retry after a
+   * failure (SQLITE_FULL, BUSY) settles the same batch once. Records retention already counted as
+   * dropped while the batch was in flight are not counted again. Returns what it counted.
+   */
+  settle(sink: string, settlement: Settlement): { shipped: number; deadLetters: number };
   /** Counts records a sink skipped on purpose (filter) without shipping them. */
   countDropped(sink: string, reason: string, n: number): void;
   /** Applies maxAge and maxBytes now; returns how many records were removed. */
   enforceRetention(): number;
   /** Returns freed pages to the file system and truncates the WAL. */
   reclaim(): void;
+  /**
+   * Calls `listener` after every commit that stored records, with how many; returns the
+   * unsubscribe. Shipping loops sleep until it calls (optional: test doubles may leave it out).
+   */
+  onCommit?(listener: (stored: number) => void): () => void;
   /** Resolves when an append under `onFull: block` may succeed, or after `timeoutMs`. */
   waitForSpace(timeoutMs: number): Promise<void>;
   stats(): SpoolStats;

@@ -51,3 +51,21 @@ export class Health {
     return { status: components.every((c) => c.ok) ? "ok" : "failing", components };
   }
 }
+
+/** What `/healthz` answers and `edgespool status --json` shows under `health`. */
+export interface HealthBody {
+  status: "ok" | "failing";
+  failing: { kind: ComponentKind; name: string; reason: string; since: string }[];
+  components: { kind: ComponentKind; name: string; ok: boolean; since: string }[];
+}
+
+export function healthBody(snap: HealthSnapshot): HealthBody {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    status: snap.status,
+    failing: snap.components
+      .filter((c) => !c.ok)
+      .map((c) => ({ kind: c.kind, name: c.name, reason: c.reason ?? "failing", since: iso(c.since) })),
+    components: snap.components.map((c) => ({ kind: c.kind, name: c.name, ok: c.ok, since: iso(c.since) })),
+  };
+}

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { healthBody } from "./health.js";
 import type { Telemetry } from "./telemetry.js";
 
 export interface HttpListener {
@@ -34,7 +35,12 @@ export async function startHttp(
       return;
     }
     if (path === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}\n');
+      // 200 only while every component that reported says it works; 503 names the others and why.
+      const snap = telemetry.health.snapshot();
+      const body = healthBody(snap);
+      res
+        .writeHead(snap.status === "ok" ? 200 : 503, { "content-type": "application/json" })
+        .end(`${JSON.stringify(body)}\n`);
       return;
     }
     res.writeHead(404).end("not found: try /metrics or /healthz\n");

@@ -83,6 +83,13 @@ export class Telemetry {
     registers: [this.registry],
   });
 
+  readonly deadLettersEvictedTotal = new Counter({
+    name: "edgespool_dead_letters_evicted_total",
+    help: "Dead letters deleted, oldest first, to keep the dead-letter table within its bound.",
+    labelNames: ["sink"],
+    registers: [this.registry],
+  });
+
   readonly loopRestarts = new Counter({
     name: "edgespool_loop_restarts_total",
     help: "Long-running loops (shippers, housekeeping, reconnect loops) that failed and were restarted.",
@@ -91,10 +98,23 @@ export class Telemetry {
   });
   /** Each component reports its own state here; /healthz and the watchdog read the aggregate. */
   readonly health: Health;
+  readonly componentUp: Gauge;
 
   constructor(log: Logger = silentLogger(), opts: { logIntervalMs?: number; now?: () => number } = {}) {
     this.log = log;
     this.health = new Health(opts.now);
+    const health = this.health;
+    this.componentUp = new Gauge({
+      name: "edgespool_component_up",
+      help: "1 while a component (source, sink, spool, loop) reports itself working, 0 while failing.",
+      labelNames: ["kind", "name"],
+      registers: [this.registry],
+      // Read at scrape time, so the gauge and /healthz always say the same.
+      collect() {
+        this.reset();
+        for (const c of health.snapshot().components) this.set({ kind: c.kind, name: c.name }, c.ok ? 1 : 0);
+      },
+    });
     this.limiter = new RateLimitedLog(opts.logIntervalMs ?? 10_000, opts.now);
   }
 
@@ -118,9 +138,23 @@ export class Telemetry {
     if (duplicates > 0) this.duplicates.inc(duplicates);
   }
 
-  shippedBatch(sink: string, n: number, seconds: number): void {
-    this.shipped.inc({ sink }, n);
+  /** A sink answered a write; counted as shipped only once the spool settled it (`shippedSettled`). */
+  batchAnswered(sink: string, seconds: number): void {
     this.batchLatency.observe({ sink }, seconds);
+  }
+
+  /** Records whose shipping the spool recorded: the same figure as the spool's own `shipped`. */
+  shippedSettled(sink: string, n: number): void {
+    if (n > 0) this.shipped.inc({ sink }, n);
+  }
+
+  deadLettersEvicted(sink: string, n: number): void {
+    this.deadLettersEvictedTotal.inc({ sink }, n);
+    this.warnLimited(
+      `dead-letters-evicted:${sink}`,
+      { sink, count: n },
+      "dead-letter table at its bound: oldest dead letters deleted",
+    );
   }
 
   drop(sink: string, reason: string, n: number, detail?: string): void {

@@ -97,8 +97,11 @@ describe("config validation", () => {
 
   it("accepts every example config shipped in config/", async () => {
     const { readdirSync } = await import("node:fs");
-    const files = readdirSync("config").filter((f) => /\.(json|ya?ml)$/.test(f));
+    const files = readdirSync("config");
+    // Every file there is a config users copy (and the package ships): none may be skipped here.
+    expect(files.filter((f) => !/\.(json|ya?ml)$/.test(f))).toEqual([]);
     expect(files).toContain("default.json");
+    expect(files).toContain("example.yaml");
     for (const f of files) {
       expect(() =>
         loadConfig(join("config", f), { KINESIS_ENDPOINT: "http://127.0.0.1:4567", HOME: "/root" }),

@@ -45,11 +45,19 @@ export interface AgentProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `edgespool run --config <file>` as a child process, writing `config` to `dir/config.json`. */
-export function spawnAgent(dir: string, config: unknown, env: NodeJS.ProcessEnv = {}): AgentProcess {
+/**
+ * Starts `edgespool run --config <file>` as a child process, writing `config` to `dir/config.json`;
+ * `nodeArgs` go to node before the CLI (e.g. `--import` a preload).
+ */
+export function spawnAgent(
+  dir: string,
+  config: unknown,
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: readonly string[] = [],
+): AgentProcess {
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [CLI, "run", "--config", file], {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "run", "--config", file], {
     env: { ...process.env, EDGESPOOL_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

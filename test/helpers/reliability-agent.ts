@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { sinkSchemas } from "../../agent/plugins.js";
 import { type AgentProcess, killHard, startAgentProcess } from "./agent-process.js";
 import type { NdjsonReceiver } from "./reliability-http.js";
 import type { FleetLoad } from "./reliability-load.js";
@@ -7,11 +6,6 @@ import type { FleetLoad } from "./reliability-load.js";
 /** Config pieces shared by the torture tests; each test adds its own sinks and spool settings. */
 
 export const SOAK = process.env.EDGESPOOL_SOAK === "1" || process.env.EDGESPOOL_SOAK === "true";
-
-/** Whether this build has a sink type (the http sink lands separately; tests say when they skip it). */
-export function hasSinkType(type: string): boolean {
-  return sinkSchemas.some((s) => s.shape.type.value === type);
-}
 
 export function brokerSource(port: number, extra: Record<string, unknown> = {}) {
   return { type: "mqtt-broker", id: "local-mqtt", port, topics: ["sensors/#"], ...extra };

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -48,3 +48,19 @@ export function setImmutable(dir: string, on: boolean): void {
 }
 
 export const haveChattr = spawnSync("sh", ["-c", "command -v chattr"]).status === 0;
+
+/** Writes zeros into `file` until the file system refuses (ENOSPC), down to the last block. */
+export function fillDisk(file: string): void {
+  const fd = openSync(file, "w");
+  try {
+    for (const size of [64 * 1024, 512]) {
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(size));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -24,6 +24,7 @@ export class NdjsonReceiver {
   private boundPort = 0;
   private windowStart = 0;
   private inWindow = 0;
+  private forced: number | undefined;
 
   constructor(private opts: ReceiverOptions = {}) {}
 
@@ -37,6 +38,11 @@ export class NdjsonReceiver {
 
   throttle(batchesPerSec: number): void {
     this.opts = { ...this.opts, batchesPerSec };
+  }
+
+  /** Answers every batch with this status (503: down, 400: refuses everything) until called without one. */
+  answer(status?: number): void {
+    this.forced = status;
   }
 
   /** Listens on `port` (0 the first time: a free one; the same one again after stop()). */
@@ -63,6 +69,11 @@ export class NdjsonReceiver {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("error", () => undefined);
     req.on("end", () => {
+      if (this.forced !== undefined) {
+        this.refused++;
+        res.writeHead(this.forced, { "content-type": "text/plain" }).end("refused by the test\n");
+        return;
+      }
       const limit = this.opts.batchesPerSec ?? 0;
       if (limit > 0) {
         const now = Date.now();

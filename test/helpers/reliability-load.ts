@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { contentId } from "../../agent/record/ids.js";
+import type { FaultRates } from "../../simulator/faults.js";
 import { createFleet, type Fleet, type FleetEvent } from "../../simulator/fleet.js";
 import { toBuffer } from "../../simulator/outputs/output.js";
 
@@ -20,6 +21,8 @@ export interface LoadOptions {
   window?: number;
   seed?: number;
   clientIdPrefix?: string;
+  /** Simulator faults (malformed, oversize, duplicate, reorder, …); none by default. */
+  faults?: Partial<FaultRates>;
 }
 
 export interface AckedReading {
@@ -56,6 +59,7 @@ export class FleetLoad {
       window: 64,
       seed: 7,
       clientIdPrefix: `rl${process.pid}`,
+      faults: {},
       ...opts,
     };
     // One reading per device per simulated second; simulated time is advanced by the pacing below.
@@ -66,7 +70,7 @@ export class FleetLoad {
       sensorsPerRoom: 1,
       intervalMs: 1000,
       format: "canonical",
-      faults: {},
+      faults: this.o.faults,
     });
   }
 
@@ -150,4 +154,18 @@ export class FleetLoad {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `cond` until it holds (true) or `timeoutMs` passed (false). */
+export async function waitFor(
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() >= until) return false;
+    await sleep(everyMs);
+  }
 }

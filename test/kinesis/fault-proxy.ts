@@ -34,10 +34,12 @@ export interface FaultProxy {
   endpoint: string;
   faults: Faults;
   counts: FaultCounts;
+  /** Every PutRecords request as sent by the client, failed and retried ones included. */
+  attempts: PutEntry[][];
   close(): Promise<void>;
 }
 
-interface PutEntry {
+export interface PutEntry {
   Data: string;
   PartitionKey: string;
   ExplicitHashKey?: string;
@@ -66,6 +68,7 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
   const up = new URL(target);
   const agent = new Agent({ keepAlive: true });
   const counts: FaultCounts = { putRecords: 0, failedEntries: 0, serverErrors: 0, cuts: 0 };
+  const attempts: PutEntry[][] = [];
 
   const forward = (
     req: IncomingMessage,
@@ -103,6 +106,8 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
       return reply(res, r.status, r.headers, r.body);
     }
     counts.putRecords++;
+    const input = JSON.parse(body.toString("utf8")) as { StreamName: string; Records: PutEntry[] };
+    attempts.push(input.Records);
     if (rnd() < faults.serverError) {
       counts.serverErrors++;
       const status = rnd() < 0.5 ? 500 : 503;
@@ -110,7 +115,6 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
       const msg = Buffer.from(JSON.stringify({ __type: type, message: "injected" }));
       return reply(res, status, { "content-type": "application/x-amz-json-1.1" }, msg);
     }
-    const input = JSON.parse(body.toString("utf8")) as { StreamName: string; Records: PutEntry[] };
     const failed = input.Records.map(() => rnd() < faults.entryFailure);
     const kept = input.Records.filter((_, i) => !failed[i]);
     let answers: PutAnswer[] = [];
@@ -160,6 +164,7 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
     endpoint: `http://127.0.0.1:${port}`,
     faults,
     counts,
+    attempts,
     close: () =>
       new Promise<void>((r) => {
         agent.destroy();

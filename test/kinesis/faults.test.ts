@@ -5,11 +5,13 @@ import { consumeStream } from "../../agent/consume/consumer.js";
 import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import type { OutRecord } from "../../agent/record/record.js";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.js";
 import {
   clientWithStream,
   consumedRows,
   CREDS,
+  deaggregate,
   type Kinesalite,
   makeRecords,
   orderViolations,
@@ -34,6 +36,25 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * Every user record in every PutRecords attempt, failed and retried ones included, decoded from
+ * the wire (aggregates unpacked by aws-kinesis-agg): each carries the id its record had in the
+ * spool, so a resend is the same record again, not a new one.
+ */
+function expectSameIdsOnResend(p: FaultProxy, sent: readonly OutRecord[]): void {
+  const idOf = new Map(sent.map((r) => [r.seq, r.id]));
+  const times = new Map<number, number>();
+  for (const entries of p.attempts)
+    for (const e of entries)
+      for (const u of deaggregate(Buffer.from(e.Data, "base64"), e.PartitionKey)) {
+        const r = JSON.parse(u.data) as { seq: number; id: string };
+        expect(r.id, `seq ${r.seq} on the wire`).toBe(idOf.get(r.seq));
+        times.set(r.seq, (times.get(r.seq) ?? 0) + 1);
+      }
+  expect(times.size).toBe(sent.length);
+  expect([...times.values()].filter((n) => n > 1).length, "no record was resent").toBeGreaterThan(0);
+}
+
 describe("kinesis sink under injected faults", () => {
   it.each([
     { aggregation: true, shards: 2 },
@@ -57,6 +78,7 @@ describe("kinesis sink under injected faults", () => {
         expect(out.deadLetters).toEqual([]);
       }
       await sink.close();
+      expectSameIdsOnResend(proxy, all);
 
       expect(proxy.counts.failedEntries).toBeGreaterThan(0);
       expect(proxy.counts.serverErrors).toBeGreaterThan(0);

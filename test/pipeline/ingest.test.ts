@@ -81,6 +81,18 @@ describe("ingest group commit", () => {
     expect(commits()).toBe(2);
   });
 
+  it("keeps the device's sequence number in the stored record as dseq, and leaves it out when there is none", async () => {
+    const { spool, telemetry } = spoolWithCounter();
+    const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 100 });
+    await ingest.submit("src", [
+      { sensor: "s", temperature: 20, deviceSeq: 41 },
+      { sensor: "s", temperature: 21 },
+    ]);
+    const [a, b] = spool.read(0, 10).map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(a).toMatchObject({ sensor: "s", dseq: 41 });
+    expect(b).not.toHaveProperty("dseq");
+  });
+
   it("splits groups at maxCommitRecords and reports duplicates to the sender that sent them", async () => {
     const { spool, telemetry, commits } = spoolWithCounter();
     const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 50 });

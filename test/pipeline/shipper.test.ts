@@ -190,7 +190,18 @@ describe("shipping loop", () => {
     await new Promise((r) => setTimeout(r, 50));
     await put(2);
     await until(() => f.lines.length === 2);
-    await put(3, 10);
+    // Appended straight into the spool, with no notify() from anyone: the commit itself wakes it.
+    const rx = new Date().toISOString();
+    const direct = ["d1", "d2", "d3"].map((id) => ({
+      id,
+      sensor: "s",
+      ts: rx,
+      rx,
+      temperature: 20,
+      source: "t",
+      agent: "t",
+    }));
+    spool.append(direct);
     await until(() => f.lines.length === 5);
     await until(() => spool.stats().sinks[0]!.depth === 0);
     expect(f.calls()).toBe(2);

@@ -82,6 +82,7 @@ describe("encodeRecord", () => {
       agent: fc.string(),
       seq: fc.nat(),
       rx: fc.string(),
+      dseq: fc.option(fc.nat(), { nil: undefined }),
       attrs: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: undefined }),
     },
     { requiredKeys: ["id", "sensor", "ts", "temperature", "source", "agent", "seq", "rx"] },
@@ -98,6 +99,7 @@ describe("encodeRecord", () => {
         };
         if (r.humidity !== undefined) o.humidity = r.humidity;
         Object.assign(o, { source: r.source, agent: r.agent, seq: r.seq, rx: r.rx });
+        if (r.dseq !== undefined) o.dseq = r.dseq;
         if (r.attrs !== undefined && Object.keys(r.attrs).length > 0) o.attrs = r.attrs;
         const line = encodeRecord(r as CanonicalRecord);
         expect(line).toBe(JSON.stringify(o));

@@ -59,6 +59,7 @@ describe("wall clock steps under a running agent (clock injected into startAgent
       `${describeDelivery(d, load!.acked.size)}; stats ${JSON.stringify(agent!.stats())}; log ${JSON.stringify(captured.lines.slice(-5))}`;
     expect(d.missing, why()).toEqual([]);
     expect(d.orderViolations).toEqual([]);
+    expect(d.doubled).toEqual([]);
     const { records } = parseRecords(readNdjsonDir(out));
     const seqs = records.map((r) => r.seq);
     // One sink, no crash: the file holds every record once, in strictly increasing seq.

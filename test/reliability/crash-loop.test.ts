@@ -6,7 +6,6 @@ import {
   agentConfig,
   brokerSource,
   fileSink,
-  hasSinkType,
   httpSink,
   SOAK,
   startAgentProcess,
@@ -24,7 +23,6 @@ import { FleetLoad, sleep } from "../helpers/reliability-load.js";
  */
 
 const KILLS = Number(process.env.EDGESPOOL_CRASH_KILLS ?? (SOAK ? 25 : 3));
-const HTTP = hasSinkType("http");
 
 let agent: AgentProcess | undefined;
 let load: FleetLoad | undefined;
@@ -38,13 +36,11 @@ describe("crash loop: SIGKILL under steady QoS1 load from the simulator", () => 
   it(
     `keeps every acknowledged reading in every sink across ${KILLS} kills`,
     async () => {
-      if (!HTTP) console.warn("crash loop: no http sink in this build; checking the file sink only");
       const dir = tempDir("edgespool-crashloop-");
       const port = await freePort();
       receiver = new NdjsonReceiver();
       await receiver.start(0);
-      const sinks: unknown[] = [fileSink(dir)];
-      if (HTTP) sinks.push(httpSink(receiver.url));
+      const sinks: unknown[] = [fileSink(dir), httpSink(receiver.url)];
       const cfg = agentConfig(dir, { sources: [brokerSource(port)], sinks });
       agent = await startAgentProcess(dir, cfg, port);
 
@@ -65,8 +61,10 @@ describe("crash loop: SIGKILL under steady QoS1 load from the simulator", () => 
       expect(restarts).toBe(KILLS);
       expect(acked.size, `sent ${load.sent}`).toBeGreaterThan(300);
 
-      const outputs: [string, () => readonly string[]][] = [["file", () => readNdjsonDir(join(dir, "out"))]];
-      if (HTTP) outputs.push(["http", () => receiver!.lines]);
+      const outputs: [string, () => readonly string[]][] = [
+        ["file", () => readNdjsonDir(join(dir, "out"))],
+        ["http", () => receiver!.lines],
+      ];
       for (const [name, read] of outputs) {
         const d = await waitForDelivery(read, acked, 20_000);
         console.info(
@@ -74,6 +72,7 @@ describe("crash loop: SIGKILL under steady QoS1 load from the simulator", () => 
         );
         expect(d.missing, `${name}: ${describeDelivery(d, acked.size)}`).toEqual([]);
         expect(d.orderViolations, `${name}: per-sensor order`).toEqual([]);
+        expect(d.doubled, `${name}: one id per device message`).toEqual([]);
         expect(d.unparsable, `${name}: torn or foreign lines`).toBe(0);
         // Duplicates are allowed (resent batches), but never more records than were sent.
         expect(d.unique).toBeLessThanOrEqual(load.sent);

@@ -129,6 +129,7 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     const d = await waitForDelivery(() => receiver!.lines, load!.acked, 30_000);
     expect(d.missing, describeDelivery(d, load!.acked.size)).toEqual([]);
     expect(d.orderViolations).toEqual([]);
+    expect(d.doubled).toEqual([]);
     expect(alive(agent), agent?.stderr()).toBe(true);
     await killHard(agent!);
     expect(integrity(cfg.dataDir).check).toBe("ok");
@@ -163,6 +164,7 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     // What was acknowledged is either delivered or counted as dropped: nothing vanishes silently.
     expect(d.missing.length, describeDelivery(d, load!.acked.size)).toBeLessThanOrEqual(n);
     expect(d.orderViolations).toEqual([]);
+    expect(d.doubled).toEqual([]);
     expect(alive(agent), agent?.stderr()).toBe(true);
     await killHard(agent!);
     expect(integrity(cfg.dataDir).check).toBe("ok");
@@ -199,6 +201,7 @@ describe.skipIf(!MOUNTABLE)("full disk under the file sink (tmpfs 4 MiB)", () =>
     const d = await waitForDelivery(() => readNdjsonDir(outDir), load.acked, 30_000);
     expect(d.missing, describeDelivery(d, load.acked.size)).toEqual([]);
     expect(d.orderViolations).toEqual([]);
+    expect(d.doubled).toEqual([]);
     expect(d.unparsable, "no torn lines after ENOSPC").toBe(0);
     expect(metricSum(await metrics(), "edgespool_dropped_total")).toBe(0);
     expect(alive(agent), agent?.stderr()).toBe(true);

@@ -86,6 +86,7 @@ describe("sink outage: Kinesis endpoint away and back", () => {
       const d = checkDelivery(lines, load.acked.keys());
       expect(d.missing, describeDelivery(d, load.acked.size)).toEqual([]);
       expect(d.orderViolations).toEqual([]);
+      expect(d.doubled).toEqual([]);
       expect(d.unparsable).toBe(0);
     },
     SOAK ? 300_000 : 60_000,

@@ -126,6 +126,7 @@ describe("sink outage: http server down and file folder unwritable, then back", 
         const d = await waitForDelivery(read, acked, 30_000);
         expect(d.missing, `${name}: ${describeDelivery(d, acked.size)}`).toEqual([]);
         expect(d.orderViolations, `${name}: per-sensor order`).toEqual([]);
+        expect(d.doubled, `${name}: one id per device message`).toEqual([]);
         expect(d.unparsable, `${name}: torn lines`).toBe(0);
       }
       // Let the sampler see the drained state, then stop it.

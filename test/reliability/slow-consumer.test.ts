@@ -87,6 +87,7 @@ describe("slow consumer: one small batch a second upstream", () => {
       const dropped = metricSum(await scrape(metricsPort), "edgespool_dropped_total", 'reason="spool-full"');
       expect(d.missing.length, describeDelivery(d, load.acked.size)).toBeLessThanOrEqual(dropped);
       expect(d.orderViolations).toEqual([]);
+      expect(d.doubled).toEqual([]);
     },
     SOAK ? 900_000 : 60_000,
   );

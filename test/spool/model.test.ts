@@ -1,7 +1,8 @@
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeRecord } from "../../agent/record/record.js";
+import { decodeRecord, encodeRecord } from "../../agent/record/record.js";
+import { ROW_OVERHEAD } from "../../agent/spool/db.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { cleanupsAfterEach, open, record, tempDir } from "./helpers.js";
 
@@ -100,7 +101,7 @@ function runModel(ops: Op[]): void {
         stored++;
       }
       const res = spool.append(op.rows.map((r) => record(`id${r.id}`, SENSORS[r.sensor]!)));
-      expect(res).toEqual({ stored, duplicates: dups, droppedNewest: 0, blocked: false });
+      expect(res).toMatchObject({ stored, duplicates: dups, droppedNewest: 0, blocked: false });
     } else if (op.kind === "read") {
       const sink = SINKS[op.sink]!;
       const from = readPos.get(sink)!;
@@ -181,7 +182,7 @@ const fullOpArb: fc.Arbitrary<FullOp> = fc.oneof(
 );
 
 describe("spool model, full under drop-oldest", () => {
-  it("every stored record reaches each sink or is counted as dropped; bytes stay under maxBytes", () => {
+  it("drops exactly the oldest records the byte bound requires; every other one reaches each sink or is counted", () => {
     fc.assert(
       fc.property(fc.array(fullOpArb, { maxLength: 50 }), (ops) => {
         const t = tempDir();
@@ -200,6 +201,8 @@ describe("spool model, full under drop-oldest", () => {
         ]);
         let stored = 0;
         let next = 0;
+        /** Stored records not yet acknowledged by both sinks, oldest first, with their spool size. */
+        let live: { seq: number; size: number }[] = [];
         const readPage = (sink: string, limit: number) => {
           const page = spool.read(pos.get(sink)!, limit);
           for (const r of page) {
@@ -214,8 +217,25 @@ describe("spool model, full under drop-oldest", () => {
             const rows = Array.from({ length: op.n }, () =>
               record(`f${next++}`, "s", Date.UTC(2026, 10, 22), op.pad),
             );
+            const before = spool.stats().lastSeq;
             stored += spool.append(rows).stored;
             expect(spool.stats().bytes).toBeLessThanOrEqual(maxBytes);
+            rows.forEach((r, i) => {
+              const seq = before + i + 1;
+              live.push({ seq, size: Buffer.byteLength(encodeRecord(r, seq)) + ROW_OVERHEAD });
+            });
+            const done = Math.min(spool.cursor("a"), spool.cursor("b"));
+            live = live.filter((r) => r.seq > done);
+            const held = spool.read(0, 1_000_000, Number.MAX_SAFE_INTEGER).map((r) => r.seq);
+            // What went is the oldest: the spool holds the newest records, in order.
+            const kept = live.slice(live.length - held.length);
+            expect(held).toEqual(kept.map((r) => r.seq));
+            // And no more than the bound required: the newest dropped record would not have fit.
+            if (kept.length < live.length) {
+              const keptBytes = kept.reduce((n, r) => n + r.size, 0);
+              expect(keptBytes + live[live.length - kept.length - 1]!.size).toBeGreaterThan(maxBytes);
+            }
+            live = kept;
           } else if (op.kind === "read") readPage(["a", "b"][op.sink]!, op.limit);
           else if (op.kind === "ack") {
             const sink = ["a", "b"][op.sink]!;

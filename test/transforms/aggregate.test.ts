@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AggregateTransform } from "../../agent/pipeline/transforms/aggregate.js";
+import { MAX_CALL_GAP_MS } from "../../agent/pipeline/transforms/clock.js";
 import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import { aggregateId } from "../../agent/record/ids.js";
 import { encodeRecord, type OutRecord } from "../../agent/record/record.js";
@@ -38,9 +39,16 @@ function toOut(rs: readonly In[]): OutRecord[] {
   });
 }
 
-/** Plain recomputation: classify late records by a per-sensor running maximum, then group. */
+/**
+ * Plain recomputation: classify late records by a per-sensor watermark, then group. The watermark
+ * is the running maximum of the sensor's ts, or its newest ts plus the stream time since (receive
+ * time summed over the records in between, each gap clamped to [0, MAX_CALL_GAP_MS]) if higher.
+ */
 function reference(rs: readonly OutRecord[], lateness: number) {
   const wm = new Map<string, number>();
+  const newest = new Map<string, { ts: number; seen: number }>();
+  let stream = 0;
+  let lastRx: number | undefined;
   const groups = new Map<
     string,
     { sensor: string; start: number; temps: number[]; ts: number[]; seqs: number[] }
@@ -48,12 +56,16 @@ function reference(rs: readonly OutRecord[], lateness: number) {
   let late = 0;
   for (const r of rs) {
     const start = Math.floor(r.tsMs / W) * W;
-    const m = wm.get(r.sensor) ?? Number.NEGATIVE_INFINITY;
+    if (lastRx !== undefined) stream += Math.min(Math.max(r.rxMs - lastRx, 0), MAX_CALL_GAP_MS);
+    lastRx = r.rxMs;
+    const n = newest.get(r.sensor);
+    const m = Math.max(wm.get(r.sensor) ?? Number.NEGATIVE_INFINITY, n ? n.ts + stream - n.seen : -Infinity);
     if (start + W + lateness <= m) {
       late++;
       continue;
     }
     wm.set(r.sensor, Math.max(m, r.tsMs));
+    if (!n || r.tsMs > n.ts) newest.set(r.sensor, { ts: r.tsMs, seen: stream });
     const key = `${r.sensor}|${start}`;
     const g = groups.get(key) ?? { sensor: r.sensor, start, temps: [], ts: [], seqs: [] };
     g.temps.push(JSON.parse(r.body).temperature);
@@ -218,9 +230,13 @@ describe("aggregate transform", () => {
           const input = toOut(xs);
           const first = new AggregateTransform("pi", OPT);
           const before = first.process(input.slice(0, crashAt), 0);
+          const held = first.heldSeq() ?? crashAt + 1;
+          const continued = [
+            ...first.process(input.slice(crashAt), 0),
+            ...first.flush(Number.MAX_SAFE_INTEGER),
+          ];
           // Late records make a replay's lateness depend on records it no longer sees (README).
           fc.pre(first.lateTotal === 0);
-          const held = first.heldSeq() ?? crashAt + 1;
           const second = new AggregateTransform("pi", OPT);
           const after = [
             ...second.process(
@@ -231,10 +247,6 @@ describe("aggregate transform", () => {
           ];
           const firstBodies = new Map(before.map((o) => [o.id, o.body]));
           for (const o of after) if (firstBodies.has(o.id)) expect(o.body).toBe(firstBodies.get(o.id));
-          const continued = [
-            ...first.process(input.slice(crashAt), 0),
-            ...first.flush(Number.MAX_SAFE_INTEGER),
-          ];
           const expected = new Map([...before, ...continued].map((o) => [o.id, o.body]));
           for (const o of after) expect(o.body).toBe(expected.get(o.id));
         },

@@ -2,6 +2,7 @@ import { aggregateId } from "../../record/ids.js";
 import { type CanonicalRecord, decodeRecord, encodeRecord, type OutRecord } from "../../record/record.js";
 import type { Transform } from "../transform.js";
 import { FutureGuard, MAX_CALL_GAP_MS, SteppedClock } from "./clock.js";
+import { DueQueue } from "./due-queue.js";
 import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
 
 export { MAX_FUTURE_MS } from "./clock.js";
@@ -13,8 +14,18 @@ export { MAX_FUTURE_MS } from "./clock.js";
  * window [start, end) closes once watermark >= end + allowedLatenessMs. Closing on event time,
  * not on the wall clock, matters during a backlog replay after an outage: hours of old records
  * stream through in seconds and must fill their windows, not arrive "late" into closed ones.
- * Only `flush(now)`, called when the spool is idle (nothing left to read), uses the wall clock,
- * so a sensor that went silent still gets its last window out: it advances the watermark to the
+ * A sensor that went silent must still get its last window out, also while other sensors keep
+ * the shipper busy (a sink that never catches up would otherwise hold the cursor behind that
+ * window for good). Two clocks do that:
+ * - Stream time, under load: the records arrive in seq order, which is receive order, so once the
+ *   stream has moved on by some receive time since a sensor's newest record, everything that
+ *   sensor sent up to then has been seen. Its watermark advances to its newest ts plus that
+ *   stream time (the sum of receive-time gaps between consecutive records, each clamped to
+ *   [0, MAX_CALL_GAP_MS] so a wall-clock step at ingest counts only as the clamp). It is
+ *   replay-safe: hours of backlog streamed in seconds advance it by their receive times, not by
+ *   the seconds it took, and replaying from heldSeq closes each window at the same record again.
+ * - Wall time, when idle: `flush(now)`, called when there is nothing left to read,
+ *   advances the watermark to the
  * sensor's newest ts plus the time elapsed since that record was received. Elapsed time is not
  * `now - rx`: NTP may have stepped the wall clock since, and a forward step would close the open
  * windows early and drop the next hours of readings as late. It is summed from the gaps between
@@ -34,7 +45,7 @@ export { MAX_FUTURE_MS } from "./clock.js";
  * seq of any open window, lowered further to the first seq of any already-emitted window that
  * straddles it, so that a replay from heldSeq recomputes every window it touches in full (same
  * input, same id, same body) and never a partial window under an already-used id.
- * Known limit: a late record dropped after a wall-clock close may, after a crash, land in a
+ * Known limit: a late record dropped after a wall-clock or stream-time close may, after a crash, land in a
  * recomputed window instead; it carries the same id, and consumers keep the first copy.
  */
 
@@ -62,6 +73,10 @@ interface SensorState {
   maxRx: number;
   /** clock.elapsed when the maxTs record was received; undefined until the clock is known. */
   seenAt: number | undefined;
+  /** Stream time when the maxTs record was read. */
+  streamSeen: number;
+  /** Stream time at which its earliest open window is due, as queued in `due`. */
+  dueAt: number | undefined;
   /** Open windows by start. */
   open: Map<number, Window>;
 }
@@ -75,6 +90,10 @@ export class AggregateTransform implements Transform {
   private emitted: { minSeq: number; maxSeq: number }[] = [];
   private readonly clock = new SteppedClock();
   private readonly future = new FutureGuard();
+  /** Stream time: clamped receive-time gaps summed over the records seen, in seq order. */
+  private streamMs = 0;
+  private lastRx: number | undefined;
+  private readonly due = new DueQueue<string>();
 
   constructor(
     private readonly agentId: string,
@@ -89,6 +108,38 @@ export class AggregateTransform implements Transform {
     const out: OutRecord[] = [];
     for (const r of batch) this.add(r, out, nowMs);
     return out;
+  }
+
+  /** A sensor's watermark by stream time: its newest ts plus the stream time since it was read. */
+  private streamWatermark(st: SensorState): number {
+    return st.maxTs + (this.streamMs - st.streamSeen);
+  }
+
+  /** Queues when stream time will close this sensor's earliest open window. */
+  private schedule(sensor: string, st: SensorState): void {
+    let first = Number.POSITIVE_INFINITY;
+    for (const start of st.open.keys()) first = Math.min(first, start);
+    if (first === Number.POSITIVE_INFINITY) return;
+    const closesAt = st.streamSeen + (first + this.opt.windowMs + this.opt.allowedLatenessMs - st.maxTs);
+    // An entry already queued for no later is enough: when it pops, the time is recomputed.
+    if (st.dueAt !== undefined && st.dueAt <= closesAt) return;
+    st.dueAt = closesAt;
+    this.due.push(closesAt, sensor);
+  }
+
+  /** Advances stream time by one record's receive time and closes the windows it makes due. */
+  private advanceStream(rxMs: number, out: OutRecord[]): void {
+    if (this.lastRx !== undefined)
+      this.streamMs += Math.min(Math.max(rxMs - this.lastRx, 0), MAX_CALL_GAP_MS);
+    this.lastRx = rxMs;
+    for (let e = this.due.popDue(this.streamMs); e; e = this.due.popDue(this.streamMs)) {
+      const st = this.sensors.get(e.key);
+      if (!st || st.dueAt !== e.at) continue; // stale: rescheduled since
+      st.dueAt = undefined;
+      st.watermark = Math.max(st.watermark, this.streamWatermark(st));
+      this.closeDue(e.key, st, out);
+      this.schedule(e.key, st);
+    }
   }
 
   flush(nowMs: number): OutRecord[] {
@@ -127,6 +178,7 @@ export class AggregateTransform implements Transform {
   }
 
   private add(r: OutRecord, out: OutRecord[], nowMs: number): void {
+    this.advanceStream(r.rxMs, out);
     let rec: CanonicalRecord;
     try {
       rec = decodeRecord(r.body);
@@ -150,12 +202,15 @@ export class AggregateTransform implements Transform {
         maxTs: Number.NEGATIVE_INFINITY,
         maxRx: 0,
         seenAt: undefined,
+        streamSeen: this.streamMs,
+        dueAt: undefined,
         open: new Map(),
       };
       this.sensors.set(r.sensor, st);
     }
     const { windowMs, allowedLatenessMs } = this.opt;
     const start = Math.floor(r.tsMs / windowMs) * windowMs;
+    if (st.maxTs > Number.NEGATIVE_INFINITY) st.watermark = Math.max(st.watermark, this.streamWatermark(st));
     if (start + windowMs + allowedLatenessMs <= st.watermark) {
       this.dropped++;
       this.lateTotal++;
@@ -184,6 +239,7 @@ export class AggregateTransform implements Transform {
     if (r.tsMs > st.maxTs) {
       st.maxTs = r.tsMs;
       st.maxRx = r.rxMs;
+      st.streamSeen = this.streamMs;
       // How long ago it was received; a lag beyond the clamp may be a step between ingest and now.
       st.seenAt = this.clock.known
         ? this.clock.elapsed - Math.min(Math.max(0, nowMs - r.rxMs), MAX_CALL_GAP_MS)
@@ -193,6 +249,7 @@ export class AggregateTransform implements Transform {
       st.watermark = r.tsMs;
       this.closeDue(r.sensor, st, out);
     }
+    this.schedule(r.sensor, st);
   }
 
   private closeDue(sensor: string, st: SensorState, out: OutRecord[]): void {

@@ -96,6 +96,7 @@ export function validateFilter(expression: string): string | undefined {
 export class FilterTransform implements Transform {
   readonly name = "filter";
   dropped = 0;
+  droppedSeqs: number[] = [];
   private readonly match: FilterFn;
 
   constructor(expression: string) {
@@ -104,6 +105,7 @@ export class FilterTransform implements Transform {
 
   process(batch: readonly OutRecord[], _nowMs = 0): OutRecord[] {
     const out: OutRecord[] = [];
+    this.droppedSeqs = [];
     for (const r of batch) {
       let keep = false;
       try {
@@ -112,6 +114,7 @@ export class FilterTransform implements Transform {
         // A body that is not JSON cannot match; it is dropped and counted like any other.
       }
       if (keep) out.push(r);
+      else this.droppedSeqs.push(r.seq);
     }
     this.dropped = batch.length - out.length;
     return out;
@@ -119,6 +122,7 @@ export class FilterTransform implements Transform {
 
   flush(): OutRecord[] {
     this.dropped = 0;
+    this.droppedSeqs = [];
     return [];
   }
 

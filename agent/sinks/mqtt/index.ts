@@ -30,6 +30,7 @@ export function createMqttSink(cfg: MqttSinkConfig, ctx: SinkContext, opt: MqttS
     client,
     reconnect: cfg.reconnect,
     log: ctx.log,
+    telemetry: ctx.telemetry,
     sinkId: cfg.id,
     dial: opt.dial,
   });
@@ -62,7 +63,7 @@ export function createMqttSink(cfg: MqttSinkConfig, ctx: SinkContext, opt: MqttS
       signal.addEventListener("abort", onAbort, { once: true });
       const timer = setTimeout(() => {
         finish(new SinkError(`mqtt sink: no PUBACK within ${cfg.ackTimeoutMs} ms`, "MQTT_ACK_TIMEOUT", true));
-        up.drop(c);
+        up.drop(c, "PUBACKs not coming");
       }, cfg.ackTimeoutMs);
       for (const r of batch) {
         c.publish(topicFor(cfg.topic, ctx.agentId, r), r.body, { qos: 1, retain: cfg.retain }, (err) => {

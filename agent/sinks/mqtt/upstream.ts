@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { backoffDelay } from "../../backoff.js";
+import { Reconnect } from "../../reconnect.js";
 import type { Logger } from "../../telemetry/logger.js";
+import type { Telemetry } from "../../telemetry/telemetry.js";
 import { SinkError } from "../sink.js";
 
 /** How a client is made; a test can put a fault-injecting proxy in front of the real broker. */
@@ -11,6 +12,7 @@ export interface UpstreamOptions {
   client: IClientOptions;
   reconnect: { initialMs: number; maxMs: number };
   log: Logger;
+  telemetry: Telemetry;
   sinkId: string;
   dial?: Dial;
 }
@@ -18,34 +20,43 @@ export interface UpstreamOptions {
 /**
  * One connection to the upstream broker. mqtt.js's own reconnect runs on a fixed period (a fleet
  * that lost its broker comes back in lock-step), so it is off (`reconnectPeriod: 0`) and a lost
- * connection is re-dialled here after a capped, jittered backoff. Each dial is a fresh client
+ * connection (or a failed dial) is re-dialled after a capped, jittered backoff (agent/reconnect.ts). Each dial is a fresh client
  * with a clean session: unacknowledged publishes are not replayed by mqtt.js but resent by the
  * shipping loop, as the same records with the same ids.
  */
 export class Upstream {
   private client: MqttClient | undefined;
   private connecting: Promise<MqttClient> | undefined;
-  private attempt = 0;
-  private nextAt = 0;
-  private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly lostListeners = new Set<() => void>();
   private readonly dial: Dial;
+  private readonly reconnect: Reconnect;
 
   constructor(private readonly o: UpstreamOptions) {
     this.dial = o.dial ?? ((url, opts) => mqtt.connect(url, opts));
-  }
-
-  get connected(): MqttClient | undefined {
-    return this.client;
+    this.reconnect = new Reconnect({
+      kind: "sink",
+      id: o.sinkId,
+      backoff: o.reconnect,
+      log: o.log,
+      telemetry: o.telemetry,
+      messages: {
+        connected: "mqtt sink: connected",
+        reconnected: "mqtt sink: reconnected",
+        lost: "mqtt sink: connection lost; reconnecting with backoff",
+        unreachable: "mqtt sink: cannot connect; retrying with backoff",
+        stillDown: "mqtt sink: still disconnected",
+      },
+      retry: () => void this.connect().catch(() => {}),
+    });
   }
 
   /** The connected client, dialling if no reconnect is already scheduled. */
   async get(): Promise<MqttClient> {
     if (this.client) return this.client;
     if (this.connecting) return this.connecting;
-    if (this.timer) {
-      const wait = Math.max(0, this.nextAt - Date.now());
+    const wait = this.reconnect.retryInMs;
+    if (wait !== undefined) {
       throw new SinkError(
         `mqtt sink: not connected; reconnecting in ${wait} ms`,
         "MQTT_DISCONNECTED",
@@ -70,17 +81,17 @@ export class Upstream {
   }
 
   /** Drops a connection that misbehaves (PUBACKs not coming) and dials again after a backoff. */
-  drop(c: MqttClient): void {
+  drop(c: MqttClient, why = "connection closed"): void {
     if (c !== this.client) return;
     this.client = undefined;
     c.end(true);
     for (const fn of [...this.lostListeners]) fn();
-    this.scheduleReconnect();
+    this.reconnect.down(why);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.reconnect.stop();
     await this.connecting?.catch(() => {});
     const c = this.client;
     this.client = undefined;
@@ -101,6 +112,7 @@ export class Upstream {
       const fail = (why: string, err?: Error) => {
         c.removeListener("connect", ok);
         c.end(true);
+        this.reconnect.down(why);
         reject(
           new SinkError(`mqtt sink: cannot connect: ${why}`, "MQTT_CONNECT", true, undefined, { cause: err }),
         );
@@ -111,30 +123,14 @@ export class Upstream {
         c.removeListener("error", onError);
         c.removeListener("close", onClose);
         if (this.closed) return fail("sink closed");
-        this.attempt = 0;
         this.client = c;
         c.on("close", () => this.drop(c));
-        this.o.log.info({ sink: this.o.sinkId }, "mqtt sink: connected");
+        this.reconnect.up();
         resolve(c);
       };
       c.once("connect", ok);
       c.once("error", onError);
       c.once("close", onClose);
     });
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.timer) return;
-    const delay = backoffDelay(this.attempt++, {
-      initialMs: this.o.reconnect.initialMs,
-      maxMs: this.o.reconnect.maxMs,
-    });
-    this.nextAt = Date.now() + delay;
-    this.o.log.warn({ sink: this.o.sinkId, delayMs: delay }, "mqtt sink: connection lost; reconnecting");
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.connect().catch(() => this.scheduleReconnect());
-    }, delay);
-    this.timer.unref();
   }
 }

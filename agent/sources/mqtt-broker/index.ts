@@ -19,8 +19,6 @@ import { publishHooks } from "./publish.js";
 export interface MqttBrokerSource extends Source {
   /** The bound TCP port; valid after start() resolved. */
   readonly port: number;
-  /** Clients currently connected (for status and tests). */
-  readonly connectedClients: number;
 }
 
 /** PEM text, or a path to a PEM file. */
@@ -50,10 +48,6 @@ class BrokerSource implements MqttBrokerSource {
 
   get port(): number {
     return this.boundPort;
-  }
-
-  get connectedClients(): number {
-    return this.broker?.connectedClients ?? 0;
   }
 
   async start(): Promise<void> {

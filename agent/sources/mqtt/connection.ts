@@ -1,7 +1,8 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
-import { backoffDelay } from "../../backoff.js";
 import { loadTls } from "../../config/tls.js";
+import { Reconnect } from "../../reconnect.js";
 import type { Logger } from "../../telemetry/logger.js";
+import type { Telemetry } from "../../telemetry/telemetry.js";
 import { ACK_LATER, deferredAcker } from "./acks.js";
 import type { MqttSourceConfig } from "./config.js";
 
@@ -10,8 +11,6 @@ export type MessageHandler = (packet: IPublishPacket) => Promise<void>;
 
 /** mqtt.js' connect, injectable so a test can wrap the client and inject faults. */
 export type Connector = (url: string, opts: IClientOptions) => MqttClient;
-
-type State = "connecting" | "up" | "down";
 
 /** Most QoS1 messages waiting for their commit (and PUBACK) at once; also MQTT 5's Receive Maximum. */
 export const MAX_UNACKED = 1000;
@@ -23,9 +22,7 @@ export const MAX_UNACKED = 1000;
  */
 export class MqttConnection {
   private client: MqttClient | undefined;
-  private state: State = "connecting";
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly reconnect: Reconnect;
   private stopped = false;
   private lastError: string | undefined;
   /** Resolves when every message received so far is committed (and acked) or given up. */
@@ -40,9 +37,26 @@ export class MqttConnection {
     private readonly cfg: MqttSourceConfig,
     private readonly clientId: string,
     private readonly log: Logger,
+    telemetry: Telemetry,
     private readonly onMessage: MessageHandler,
     private readonly connector: Connector = connect,
-  ) {}
+  ) {
+    this.reconnect = new Reconnect({
+      kind: "source",
+      id: cfg.id,
+      backoff: cfg.reconnect,
+      log,
+      telemetry,
+      messages: {
+        connected: "mqtt connected",
+        reconnected: "mqtt reconnected",
+        lost: "mqtt connection lost; reconnecting with backoff",
+        unreachable: "mqtt cannot connect; retrying with backoff",
+        stillDown: "mqtt still disconnected",
+      },
+      retry: () => this.client?.reconnect(),
+    });
+  }
 
   /** Resolves after the first connect succeeded or failed; later attempts run in the background. */
   start(): Promise<void> {
@@ -98,14 +112,12 @@ export class MqttConnection {
       );
     };
     client.on("connect", (connack) => {
-      const was = this.state;
-      this.state = "up";
-      this.attempt = 0;
       this.lastError = undefined;
-      this.log.info(
-        { url: this.cfg.url, clientId: this.clientId, sessionPresent: connack.sessionPresent },
-        was === "down" ? "mqtt reconnected" : "mqtt connected",
-      );
+      this.reconnect.up({
+        url: this.cfg.url,
+        clientId: this.clientId,
+        sessionPresent: connack.sessionPresent,
+      });
       if (!connack.sessionPresent || this.cfg.clean) this.subscribe(client);
     });
     client.on("error", (err) => {
@@ -126,8 +138,7 @@ export class MqttConnection {
   async stop(timeoutMs = 5000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.reconnect.stop();
     const client = this.client;
     if (!client) return;
     // Let the message being committed finish, so its PUBACK still goes out on this connection.
@@ -162,23 +173,8 @@ export class MqttConnection {
 
   private onClose(): void {
     this.generation++;
-    if (this.stopped || this.timer) return;
-    if (this.state !== "down") {
-      this.log.warn(
-        { url: this.cfg.url, err: this.lastError },
-        this.state === "up"
-          ? "mqtt connection lost; reconnecting with backoff"
-          : "mqtt cannot connect; retrying with backoff",
-      );
-      this.state = "down";
-    } else {
-      this.log.debug({ err: this.lastError, attempt: this.attempt }, "mqtt still disconnected");
-    }
-    const delay = backoffDelay(this.attempt++, this.cfg.reconnect);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (!this.stopped) this.client?.reconnect();
-    }, delay);
+    if (this.stopped) return;
+    this.reconnect.down(this.lastError ?? "connection closed", { url: this.cfg.url });
   }
 
   private options(): IClientOptions {

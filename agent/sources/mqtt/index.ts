@@ -38,7 +38,7 @@ export function createMqttSource(cfg: MqttSourceConfig, ctx: SourceContext, deps
     await ctx.ingest.submit(cfg.id, res.readings);
   }
 
-  const conn = new MqttConnection(cfg, clientId, log, onMessage, deps.connector);
+  const conn = new MqttConnection(cfg, clientId, log, ctx.telemetry, onMessage, deps.connector);
   return {
     id: cfg.id,
     type: "mqtt",

@@ -1,5 +1,5 @@
-import { backoffDelay } from "../../backoff.js";
 import { createParser } from "../../parse/index.js";
+import { Reconnect } from "../../reconnect.js";
 import type { Reading } from "../../record/record.js";
 import type { Source, SourceContext } from "../source.js";
 import type { SerialSourceConfig } from "./config.js";
@@ -13,8 +13,6 @@ export interface SerialDeps {
 
 /** Submissions awaiting commit before the port is paused: bounds memory when the spool blocks. */
 const MAX_IN_FLIGHT = 16;
-
-type State = "starting" | "open" | "down";
 
 /**
  * Reads lines from a serial port and hands parsed readings to ingest. The device may vanish at
@@ -31,11 +29,8 @@ export function createSerialSource(
   const log = ctx.log.child({ path: cfg.path });
   const parser = createParser(cfg);
   const inFlight = new Set<Promise<unknown>>();
-  let state: State = "starting";
   let stopped = false;
   let port: PortHandle | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let attempt = 0;
   let skipLine = false;
   let batch: Reading[] = [];
 
@@ -73,33 +68,35 @@ export function createSerialSource(
     if (inFlight.size >= MAX_IN_FLIGHT) port?.pause();
     void p.finally(() => {
       inFlight.delete(p);
-      if (inFlight.size < MAX_IN_FLIGHT / 2 && state === "open") port?.resume();
+      if (inFlight.size < MAX_IN_FLIGHT / 2) port?.resume();
     });
   }
 
-  function scheduleReopen(): void {
-    if (stopped || timer) return;
-    const delay = backoffDelay(attempt++, cfg.reconnect);
-    timer = setTimeout(() => {
-      timer = undefined;
-      void connect();
-    }, delay);
-  }
+  const reconnect = new Reconnect({
+    kind: "source",
+    id: cfg.id,
+    backoff: cfg.reconnect,
+    log,
+    telemetry: ctx.telemetry,
+    messages: {
+      connected: "serial port open",
+      reconnected: "serial port reopened",
+      lost: "serial port lost; reopening with backoff",
+      unreachable: "serial port unavailable; retrying with backoff",
+      stillDown: "serial port still unavailable",
+    },
+    retry: () => void connect(),
+  });
 
   async function failed(err: unknown): Promise<void> {
     const e = err as PortError;
-    if (state !== "down") {
-      state = "down";
-      const fields: Record<string, unknown> = { code: e.code, err: e.message };
-      if (e.code === "ENOENT" || /no such file/i.test(e.message)) {
-        const ports = await list();
-        fields.availablePorts = "ports" in ports ? ports.ports : `unknown (${ports.error})`;
-      }
-      log.warn(fields, "serial port unavailable; retrying with backoff");
-    } else {
-      log.debug({ err: e.message, attempt }, "serial port still unavailable");
+    const fields: Record<string, unknown> = { code: e.code };
+    // Only on the first failure of an outage: the warning that names the ports there are.
+    if (!reconnect.isDown && (e.code === "ENOENT" || /no such file/i.test(e.message))) {
+      const ports = await list();
+      fields.availablePorts = "ports" in ports ? ports.ports : `unknown (${ports.error})`;
     }
-    scheduleReopen();
+    reconnect.down(err, fields);
   }
 
   function onClosed(err: PortError | null): void {
@@ -107,12 +104,7 @@ export function createSerialSource(
     splitter.reset();
     batch = [];
     if (stopped) return;
-    state = "down";
-    log.warn(
-      { err: err?.message, disconnected: err?.disconnected === true },
-      "serial port lost; reopening with backoff",
-    );
-    scheduleReopen();
+    reconnect.down(err ?? "port closed", { disconnected: err?.disconnected === true });
   }
 
   async function connect(): Promise<void> {
@@ -129,15 +121,12 @@ export function createSerialSource(
       return;
     }
     port = p;
-    attempt = 0;
     splitter.reset();
     parser.reset?.();
     skipLine = cfg.dropFirstLine;
     p.onData(onData);
     p.onClosed(onClosed);
-    const wasDown = state === "down";
-    state = "open";
-    log.info({ baudRate: cfg.baudRate }, wasDown ? "serial port reopened" : "serial port open");
+    reconnect.up({ baudRate: cfg.baudRate });
   }
 
   return {
@@ -149,8 +138,7 @@ export function createSerialSource(
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
+      reconnect.stop();
       const p = port;
       port = undefined;
       await p?.close();

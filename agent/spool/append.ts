@@ -1,6 +1,6 @@
 import type { NewRecord } from "../record/record.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
-import { isDiskFull, releaseReserve } from "./db.js";
+import { type Db, ensureReserve, isDiskFull, releaseReserve } from "./db.js";
 import type { SpoolStore } from "./store.js";
 import { type AppendResult, OUTCOME_DROPPED, OUTCOME_DUPLICATE, OUTCOME_STORED } from "./types.js";
 
@@ -66,6 +66,16 @@ export interface DiskFullContext {
   blocked(): AppendResult;
   /** Checkpoints the WAL into the pages just freed and takes the reserve again. */
   after(): void;
+}
+
+/** After a full disk: checkpoint the WAL into the pages just freed, take the reserve again. */
+export function afterDiskFull(db: Db, dir: string): void {
+  try {
+    db.pragma("wal_checkpoint(TRUNCATE)");
+  } catch (err) {
+    if (!isDiskFull(err)) throw err;
+  }
+  ensureReserve(dir);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type Db, restrictFiles } from "./db.js";
+import { type Db, isDiskFull, restrictFiles } from "./db.js";
 import type { SpoolStore } from "./store.js";
 
 /** Housekeeping writes the meta row at most this often while only inserts happen (see store.ts). */
@@ -37,8 +37,11 @@ export function planRetention(
     overLetters: s.deadLetterBytes > o.deadLetterLimit,
     meta: metaDue && s.metaStale,
   };
-  const work = plan.expired !== undefined || plan.trim || plan.letters || plan.overLetters || plan.meta;
-  return work ? plan : undefined;
+  return plan.meta || !metaOnly(plan) ? plan : undefined;
+}
+
+export function metaOnly(p: RetentionPlan): boolean {
+  return p.expired === undefined && !p.trim && !p.letters && !p.overLetters;
 }
 
 /** Carries out a plan inside a transaction; returns how many records it removed. */
@@ -62,8 +65,14 @@ export function reclaimPages(db: Db, dir: string, empty: boolean): boolean {
   const pages = db.pragma("page_count", { simple: true }) as number;
   const size = db.pragma("page_size", { simple: true }) as number;
   if (free * size < RECLAIM_MIN_BYTES || !(empty || free >= pages / 10)) return false;
-  db.exec("PRAGMA incremental_vacuum");
-  db.pragma("wal_checkpoint(TRUNCATE)");
+  try {
+    db.exec("PRAGMA incremental_vacuum");
+    db.pragma("wal_checkpoint(TRUNCATE)");
+  } catch (err) {
+    // Moving pages needs room in the WAL: on a full disk, the next tick tries again.
+    if (isDiskFull(err)) return false;
+    throw err;
+  }
   restrictFiles(dir);
   return true;
 }

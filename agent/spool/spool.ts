@@ -1,32 +1,20 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
-import type { Telemetry } from "../telemetry/telemetry.js";
-import { appendOnDiskFull, Blocked, type DiskFullContext, insertAll, SpaceWaiters } from "./append.js";
+import {
+  afterDiskFull,
+  appendOnDiskFull,
+  Blocked,
+  type DiskFullContext,
+  insertAll,
+  SpaceWaiters,
+} from "./append.js";
 import { SpoolClock } from "./clock.js";
-import { applyRetention, META_EVERY_MS, planRetention, reclaimPages } from "./housekeeping.js";
+import { applyRetention, META_EVERY_MS, metaOnly, planRetention, reclaimPages } from "./housekeeping.js";
 import { ensureReserve, isCorruption, isDiskFull, moveAside, openDb, releaseReserve } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
-import type { AppendResult, DeadLetter, Settlement, SpoolApi, SpoolStats } from "./types.js";
+import type { AppendResult, DeadLetter, Settlement, SpoolApi, SpoolOptions, SpoolStats } from "./types.js";
 
-export interface SpoolOptions {
-  dir: string;
-  sync: "normal" | "full";
-  maxBytes: number;
-  maxAgeMs: number;
-  onFull: "drop-oldest" | "drop-newest" | "block";
-  telemetry: Telemetry;
-  /** Wall clock in epoch ms (default Date.now). */
-  now?: () => number;
-  /**
-   * Monotonic ms, to tell wall-clock steps from elapsed time (see clock.ts). Defaults to
-   * performance.now, or to `now` itself when only `now` is injected (then every step is trusted).
-   */
-  monotonic?: () => number;
-  /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
-  maxPageCount?: number;
-  /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
-  deadLetterMaxBytes?: number;
-}
+export type { SpoolOptions };
 
 export class SqliteSpool implements SpoolApi {
   private store: SpoolStore;
@@ -179,7 +167,13 @@ export class SqliteSpool implements SpoolApi {
       const plan = planRetention(this.store, limits, now, now - this.metaAt >= META_EVERY_MS);
       if (!plan) return 0;
       if (plan.meta) this.metaAt = now;
-      return this.tx((s) => applyRetention(s, plan, this.opts.maxBytes, this.deadLetterLimit));
+      try {
+        return this.tx((s) => applyRetention(s, plan, this.opts.maxBytes, this.deadLetterLimit));
+      } catch (err) {
+        // Meta alone is only a shortcut for the next open: a full disk is no reason to fail.
+        if (isDiskFull(err) && metaOnly(plan)) return 0;
+        throw err;
+      }
     });
   }
 
@@ -229,14 +223,7 @@ export class SqliteSpool implements SpoolApi {
       telemetry: this.opts.telemetry,
       tx: (fn) => this.tx(fn),
       blocked: () => this.space.blocked(),
-      after: () => {
-        try {
-          this.store.db.pragma("wal_checkpoint(TRUNCATE)");
-        } catch (err) {
-          if (!isDiskFull(err)) throw err;
-        }
-        ensureReserve(this.opts.dir);
-      },
+      after: () => afterDiskFull(this.store.db, this.opts.dir),
     };
   }
 

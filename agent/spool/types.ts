@@ -1,4 +1,5 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 
 /** What `append` did with one group commit. */
 export interface AppendResult {
@@ -104,4 +105,24 @@ export interface SpoolApi {
   waitForSpace(timeoutMs: number): Promise<void>;
   stats(): SpoolStats;
   close(): void;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  sync: "normal" | "full";
+  maxBytes: number;
+  maxAgeMs: number;
+  onFull: "drop-oldest" | "drop-newest" | "block";
+  telemetry: Telemetry;
+  /** Wall clock in epoch ms (default Date.now). */
+  now?: () => number;
+  /**
+   * Monotonic ms, to tell wall-clock steps from elapsed time (see clock.ts). Defaults to
+   * performance.now, or to `now` itself when only `now` is injected (then every step is trusted).
+   */
+  monotonic?: () => number;
+  /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
+  maxPageCount?: number;
+  /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
+  deadLetterMaxBytes?: number;
 }

@@ -1,5 +1,5 @@
 /**
- * Capped exponential backoff with jitter (STYLE 10): delays grow from `initialMs` by
+ * Capped exponential backoff with jitter: delays grow from `initialMs` by
  * `multiplier` up to `maxMs`, each drawn from [50%, 100%] of the step so a fleet that lost its
  * upstream at the same moment does not come back in lock-step.
  */

@@ -32,7 +32,9 @@ export interface ReconnectOptions {
  * sink, serial). The component says when it is `up()` or went `down()`; this class waits a capped,
  * jittered backoff (a fleet that lost its broker does not come back in lock-step), then calls
  * `retry`. It logs once per state change (an outage is one warning, not one per attempt), counts
- * every failed attempt in `edgespool_loop_restarts_total`, and reports the component's health.
+ * every failed attempt in `edgespool_loop_restarts_total`, and reports a source's health. A sink's
+ * health is its shipper's verdict (pipeline/sink-health.ts, with thresholds), which the failed
+ * writes of a lost connection feed; reporting the connection too would overwrite it.
  */
 export class Reconnect {
   private state: "starting" | "up" | "down" = "starting";
@@ -58,7 +60,7 @@ export class Reconnect {
     this.state = "up";
     this.attempt = 0;
     this.o.log.info(fields, was === "down" ? this.o.messages.reconnected : this.o.messages.connected);
-    this.o.telemetry.health.report(this.o.kind, this.o.id, { ok: true });
+    if (this.o.kind === "source") this.o.telemetry.health.report("source", this.o.id, { ok: true });
   }
 
   /**
@@ -73,7 +75,8 @@ export class Reconnect {
     if (this.state !== "down") {
       const msg = this.state === "up" ? messages.lost : messages.unreachable;
       log.warn({ ...fields, err: why, retryInMs: delay }, msg);
-      this.o.telemetry.health.report(this.o.kind, this.o.id, { ok: false, reason: `${msg}: ${why}` });
+      if (this.o.kind === "source")
+        this.o.telemetry.health.report("source", this.o.id, { ok: false, reason: `${msg}: ${why}` });
     } else {
       log.debug({ ...fields, err: why, attempt: this.attempt, retryInMs: delay }, messages.stillDown);
     }

@@ -73,12 +73,13 @@ async function main(): Promise<number> {
   const ac = new AbortController();
   const running = runFleet(fleet, output, { speed: opts.speed, signal: ac.signal, onEvent: rooms.onEvent });
 
+  const pageUrl = handle.http ? `${handle.http.url}/` : undefined;
   const tty = process.stdout.isTTY === true && !opts.plain;
   const note = notes.join("; ") || undefined;
   if (!tty) {
     if (note) process.stdout.write(`demo: ${note}\n`);
     process.stdout.write(
-      `demo: agent ${config.agentId}, broker ${brokerUrl}, ${fleet.rooms.length} simulated rooms at ×${opts.speed}; Ctrl-C stops\n`,
+      `demo: agent ${config.agentId}, broker ${brokerUrl}, ${fleet.rooms.length} simulated rooms at ×${opts.speed}${pageUrl ? `, status page ${pageUrl}` : ""}; Ctrl-C stops\n`,
     );
   }
   if (tty) process.stdout.write("\u001b[?1049h\u001b[?25l");
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
     const snap = {
       ...(await probe.read()),
       brokerUrl,
+      pageUrl,
       note,
       simTime: fleet.now,
       speed: opts.speed,

@@ -26,7 +26,7 @@ program
   .option("-c, --config <file>", "config file (JSON or YAML)")
   .action(async (opts: { config?: string }) => {
     const { runCommand } = await import("./run.js");
-    await runCommand(load(opts.config));
+    await runCommand(load(opts.config), resolveConfigPath(opts.config));
   });
 
 program

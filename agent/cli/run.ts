@@ -1,13 +1,23 @@
+import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import { startAgent } from "../runtime.js";
-import { createLogger } from "../telemetry/logger.js";
+import { type AgentHandle, startAgent } from "../runtime.js";
+import { createLogger, type Logger } from "../telemetry/logger.js";
 import { announceNodeSupport } from "./node-support.js";
 
-/** The daemon: runs until SIGTERM/SIGINT, then shuts down cleanly; a second signal exits at once. */
-export async function runCommand(cfg: Readonly<Config>): Promise<void> {
+/**
+ * The daemon: runs until SIGTERM/SIGINT, then shuts down cleanly; a second signal exits at once.
+ * SIGHUP (what `systemctl reload` sends) re-reads `file` and applies it live.
+ */
+export async function runCommand(cfg: Readonly<Config>, file: string): Promise<void> {
   const log = createLogger({ level: cfg.log.level });
   announceNodeSupport(log);
-  let agent: Awaited<ReturnType<typeof startAgent>>;
+  let agent: AgentHandle | undefined;
+  let hupWhileStarting = false;
+  // Installed before starting: SIGHUP's default action would kill the process.
+  process.on("SIGHUP", () => {
+    if (agent === undefined) hupWhileStarting = true;
+    else reloadFromFile(agent, file, log);
+  });
   try {
     agent = await startAgent(cfg, { log });
   } catch (err) {
@@ -15,6 +25,8 @@ export async function runCommand(cfg: Readonly<Config>): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  const running = agent;
+  if (hupWhileStarting) reloadFromFile(running, file, log);
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -23,7 +35,7 @@ export async function runCommand(cfg: Readonly<Config>): Promise<void> {
       process.exit(130);
     }
     log.info({ signal: sig }, "shutting down");
-    agent.stop().then(
+    running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, "shutdown failed");
@@ -37,4 +49,22 @@ export async function runCommand(cfg: Readonly<Config>): Promise<void> {
     log.fatal({ err }, "uncaught exception");
     process.exit(1);
   });
+}
+
+/** An invalid file is refused with every problem and its path; the running config carries on. */
+function reloadFromFile(agent: AgentHandle, file: string, log: Logger): void {
+  log.info({ file }, "SIGHUP: reloading config");
+  let next: Readonly<Config>;
+  try {
+    next = loadConfig(file);
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    log.error(
+      { file, problems },
+      `config reload refused: ${problems.length} problem${problems.length === 1 ? "" : "s"}; the previous config keeps running`,
+    );
+    for (const p of problems) log.error({ file }, `config: ${p}`);
+    return;
+  }
+  agent.reload(next).catch((err: unknown) => log.error({ err }, "config reload failed"));
 }

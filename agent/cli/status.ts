@@ -97,7 +97,7 @@ export async function statusCommand(
   const dir = resolve(cfg.dataDir);
   const read = () => {
     try {
-      return readSpoolStats(dir);
+      return readSpoolStats(dir, Date.now, cfg.spool.key);
     } catch (err) {
       // A corrupt spool is the agent's to move aside at its next start; say so rather than crash.
       process.stderr.write(`cannot read the spool in ${dir}: ${(err as Error).message}\n`);

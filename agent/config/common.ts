@@ -68,7 +68,7 @@ export const bytes = () =>
     return Math.round(Number(m[1]) * (UNITS_BYTES[m[2]!.toLowerCase()] ?? 1));
   });
 
-/** Capped exponential backoff with jitter (STYLE 10). */
+/** Capped exponential backoff with jitter (agent/backoff.ts). */
 export const retrySchema = z
   .strictObject({
     initialMs: posInt().default(200),

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { createRequire } from "node:module";
 import type { z } from "zod";
+import { rememberSecrets, scrub } from "../telemetry/redact.js";
 import { type Config, configSchema } from "./schema.js";
 
 /** Every problem in a config, each with its path, e.g. `sinks[0].maxBatchRecords: expected a positive integer`. */
@@ -71,10 +72,20 @@ export function parseConfigText(text: string, file: string): unknown {
     // yaml is loaded only for a YAML file: a JSON config (the default) never pays for it.
     return ext === ".yaml" || ext === ".yml" ? (requireYaml().parse(text) as unknown) : JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [
-      `not valid ${ext === ".json" ? "JSON" : "YAML"}: ${(err as Error).message}`,
-    ]);
+    throw new ConfigError(file, [`not valid ${ext === ".json" ? "JSON" : "YAML"}: ${syntaxProblem(err)}`]);
   }
+}
+
+/**
+ * The parser's complaint without the excerpt of the file it quotes (YAML's code frame, newer
+ * Node's `"…" is not valid JSON`): that excerpt may be the line holding a password.
+ */
+export function syntaxProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message
+    .split(/:?\n/)[0]!
+    .replace(/, "[^]*" is not valid JSON$/, " (not valid JSON)")
+    .slice(0, 200);
 }
 
 /** Validates a parsed config object; throws ConfigError listing every problem. */
@@ -87,7 +98,13 @@ export function validateConfig(
   const substituted = substituteEnv(raw, env, problems);
   const result = configSchema.safeParse(substituted);
   if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
-  if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
+  if (problems.length > 0 || !result.success) {
+    // A message may quote a value (`got "…"`); never one of the config's credentials.
+    rememberSecrets(substituted);
+    throw new ConfigError(file, problems.map(scrub));
+  }
+  // Every config read (start, SIGHUP reload, check, status) adds its credentials to what logs scrub.
+  rememberSecrets(result.data);
   return deepFreeze(result.data);
 }
 

@@ -21,6 +21,14 @@ export const spoolSchema = z
      * once). Acknowledgements still wait for the commit; see the README for what it saves.
      */
     commitDelayMs: duration().default(100),
+    /**
+     * Encrypts the spool at rest (SQLite3MultipleCiphers, ChaCha20-Poly1305), for a board that
+     * can be stolen. Give it from the environment: "${EDGESPOOL_SPOOL_KEY}".
+     */
+    key: z
+      .string()
+      .min(16, "expected at least 16 characters, e.g. the output of `openssl rand -hex 32`")
+      .optional(),
     /** Most bytes dead letters may take (default: a tenth of maxBytes); the oldest go first. */
     deadLetterMaxBytes: bytes().optional(),
   })
@@ -31,6 +39,25 @@ export const httpSchema = z
     enabled: z.boolean().default(true),
     host: z.string().default("127.0.0.1"),
     port: port().default(9464),
+    /**
+     * Credentials for the status page and /api/status: `{ token }` (Authorization: Bearer, or
+     * `?token=` in the page URL) or `{ username, password }` (HTTP basic auth). Without them the
+     * page is only served on a loopback address. /metrics and /healthz stay open.
+     */
+    auth: z
+      .union(
+        [
+          z.strictObject({ token: z.string().min(16, "expected a token of at least 16 characters") }),
+          z.strictObject({
+            username: z.string().min(1),
+            password: z.string().min(8, "expected at least 8 characters"),
+          }),
+        ],
+        { error: "expected { token } or { username, password }" },
+      )
+      .optional(),
+    /** Sensors the status page keeps an hour of history for; the least recently seen is evicted. */
+    maxChartSensors: posInt().default(200),
   })
   .prefault({});
 

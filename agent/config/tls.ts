@@ -32,3 +32,44 @@ export function loadTls(t: TlsFiles | undefined): TlsOptions {
   if (t?.keyFile) out.key = readFileSync(t.keyFile);
   return out;
 }
+
+/**
+ * TLS for a listener that devices dial in to (the embedded MQTT broker): the same PEM-file keys
+ * as `tlsFilesSchema`, seen from the server side. With `caFile`, clients must present a
+ * certificate signed by it (mutual TLS); `useIdentityAsUsername` then takes the username from
+ * that certificate instead of CONNECT.
+ */
+export const serverTlsSchema = z
+  .strictObject({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    /** CA(s) that sign client certificates: set it and a client without a valid certificate is refused. */
+    caFile: z.string().min(1).optional(),
+    /** The client certificate's CN (else its first DNS/email SAN) is the username; CONNECT's is ignored. */
+    useIdentityAsUsername: z.boolean().default(false),
+  })
+  .refine((t) => !t.useIdentityAsUsername || t.caFile !== undefined, {
+    message: "useIdentityAsUsername needs caFile (client certificates are only asked for with a CA)",
+    path: ["useIdentityAsUsername"],
+  });
+export type ServerTlsFiles = z.infer<typeof serverTlsSchema>;
+
+export interface ServerTlsOptions {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+}
+
+/** Reads the files once at start; with a CA, the handshake itself refuses clients without a valid certificate. */
+export function loadServerTls(t: ServerTlsFiles): ServerTlsOptions {
+  const mutual = t.caFile !== undefined;
+  return {
+    cert: readFileSync(t.certFile),
+    key: readFileSync(t.keyFile),
+    ...(mutual ? { ca: readFileSync(t.caFile!) } : {}),
+    requestCert: mutual,
+    rejectUnauthorized: mutual,
+  };
+}

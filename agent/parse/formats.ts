@@ -71,6 +71,9 @@ export function splitLines(text: string): string[] {
 export function csvFields(line: string, delimiter: string): string[] | undefined {
   const out: string[] = [];
   let cur = "";
+  // Whether `cur` holds anything but whitespace, tracked as it grows: calling cur.trim() at
+  // every quote made a line of quotes quadratic.
+  let blank = true;
   let quoted = false;
   let i = 0;
   while (i < line.length) {
@@ -79,16 +82,24 @@ export function csvFields(line: string, delimiter: string): string[] | undefined
       if (c === '"') {
         if (line[i + 1] === '"') {
           cur += '"';
+          blank = false;
           i++;
         } else quoted = false;
-      } else cur += c;
-    } else if (c === '"' && cur.trim() === "") {
+      } else {
+        cur += c;
+        if (blank && c.trim() !== "") blank = false;
+      }
+    } else if (c === '"' && blank) {
       quoted = true;
       cur = "";
     } else if (c === delimiter) {
       out.push(cur.trim());
       cur = "";
-    } else cur += c;
+      blank = true;
+    } else {
+      cur += c;
+      if (blank && c.trim() !== "") blank = false;
+    }
     i++;
   }
   if (quoted) return undefined;

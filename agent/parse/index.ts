@@ -23,7 +23,7 @@ import {
 import { NUMERIC } from "./values.js";
 
 /**
- * The parser every source uses (DESIGN §2, §5). One payload (an MQTT message, a serial line) in,
+ * The parser every source uses. One payload (an MQTT message, a serial line) in,
  * readings or one reject reason out. It never throws on input; a bad template in the options
  * throws at creation, which is config time.
  *

@@ -13,10 +13,6 @@ function checkName(name: string, template: string): void {
     throw new Error(`template "${template}": invalid variable name "{${name}}"`);
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
-}
-
 export interface TopicTemplate {
   readonly template: string;
   readonly names: readonly string[];
@@ -25,27 +21,73 @@ export interface TopicTemplate {
 }
 
 /**
+ * One level of a topic template: `+`, or literals around variables, e.g. `node-{id}` is the
+ * literals ["node-", ""] around one variable (there is one literal more than variables).
+ */
+type Level = { kind: "plus" } | { kind: "text"; literals: readonly string[] };
+
+/**
+ * Matches one topic level against literals and variables, in time linear in the level (no regex:
+ * a backtracking `([^/]+?)-([^/]+?)` is quadratic on a long level that almost fits, and worse
+ * with more variables). Each variable is non-empty and as short as the rest allows, as the lazy
+ * regex this replaces did: first, from the right, the latest start each variable may have; then,
+ * from the left, each variable ends at the first occurrence of the next literal that keeps the
+ * rest possible. A variable can absorb any characters, so "the rest can match from p" holds for
+ * every p up to that latest start, which makes the first fitting occurrence the right one.
+ */
+function matchLevel(level: string, literals: readonly string[], vars: string[]): boolean {
+  const k = literals.length - 1;
+  const head = literals[0]!;
+  if (k === 0) return level === head;
+  const tail = literals[k]!;
+  if (!level.startsWith(head) || level.length < head.length + tail.length + k) return false;
+  if (!level.endsWith(tail)) return false;
+  // latest[i]: the latest index where variable i may start so that the rest still fits.
+  const latest = new Array<number>(k);
+  latest[k - 1] = level.length - tail.length - 1;
+  for (let i = k - 2; i >= 0; i--) {
+    const lit = literals[i + 1]!;
+    const from = latest[i + 1]! - lit.length;
+    const at = from < 0 ? -1 : level.lastIndexOf(lit, from);
+    if (at < 0) return false;
+    latest[i] = at - 1;
+  }
+  let pos = head.length;
+  for (let i = 0; i < k; i++) {
+    if (pos > latest[i]!) return false;
+    if (i === k - 1) {
+      vars.push(level.slice(pos, level.length - tail.length));
+      break;
+    }
+    const lit = literals[i + 1]!;
+    const at = level.indexOf(lit, pos + 1);
+    if (at < 0 || at > latest[i + 1]! - lit.length) return false;
+    vars.push(level.slice(pos, at));
+    pos = at + lit.length;
+  }
+  return true;
+}
+
+/**
  * `{name}` matches part or all of one topic level (never `/`, never empty); `+` matches one
  * unnamed level; a final `#` matches the remaining levels (zero or more).
  */
 export function compileTopicTemplate(template: string): TopicTemplate {
   if (template.length === 0) throw new Error("topic template is empty");
-  const levels = template.split("/");
+  const raw = template.split("/");
   const names: string[] = [];
-  let pattern = "";
-  levels.forEach((level, i) => {
-    const sep = i === 0 ? "" : "/";
+  const trailingHash = raw[raw.length - 1] === "#";
+  const levels: Level[] = [];
+  raw.forEach((level, i) => {
     if (level === "#") {
-      if (i !== levels.length - 1)
-        throw new Error(`topic template "${template}": "#" must be the last level`);
-      pattern += i === 0 ? ".*" : "(?:/.*)?";
+      if (i !== raw.length - 1) throw new Error(`topic template "${template}": "#" must be the last level`);
       return;
     }
     if (level === "+") {
-      pattern += `${sep}[^/]+`;
+      levels.push({ kind: "plus" });
       return;
     }
-    let part = "";
+    const literals: string[] = [];
     let rest = level;
     for (;;) {
       const open = rest.indexOf("{");
@@ -56,23 +98,33 @@ export function compileTopicTemplate(template: string): TopicTemplate {
       checkName(name, template);
       if (names.includes(name)) throw new Error(`topic template "${template}": "{${name}}" appears twice`);
       names.push(name);
-      part += `${escapeRegExp(rest.slice(0, open))}([^/]+?)`;
+      literals.push(rest.slice(0, open));
       rest = rest.slice(close + 1);
     }
     if (rest.includes("}") || rest.includes("#") || rest.includes("+"))
       throw new Error(`topic template "${template}": stray "}", "+" or "#" in level "${level}"`);
-    pattern += sep + part + escapeRegExp(rest);
+    literals.push(rest);
+    levels.push({ kind: "text", literals });
   });
-  const re = new RegExp(`^${pattern}$`, "s");
+  const fixed = levels.length;
   return {
     template,
     names,
     match(topic) {
-      const m = re.exec(topic);
-      if (!m) return undefined;
+      if (fixed === 0) return {}; // "#" alone: every topic
+      const parts = topic.split("/", fixed + 1);
+      if (trailingHash ? parts.length < fixed : parts.length !== fixed) return undefined;
+      const values: string[] = [];
+      for (let i = 0; i < fixed; i++) {
+        const level = levels[i]!;
+        const part = parts[i]!;
+        if (level.kind === "plus") {
+          if (part.length === 0) return undefined;
+        } else if (!matchLevel(part, level.literals, values)) return undefined;
+      }
       const vars: Record<string, string> = {};
       names.forEach((n, i) => {
-        vars[n] = m[i + 1]!;
+        vars[n] = values[i]!;
       });
       return vars;
     },

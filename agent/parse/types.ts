@@ -3,7 +3,7 @@ import { bytes } from "../config/common.js";
 import type { Reading } from "../record/record.js";
 
 /**
- * The one parser layer every source uses (DESIGN §2, §5): formats, field maps, sensor-id
+ * The one parser layer every source uses: formats, field maps, sensor-id
  * templates, unit conversion and validation, and a reject reason for everything it refuses.
  */
 
@@ -19,6 +19,7 @@ export const REJECT_REASONS = [
   "out-of-range",
   "unknown-topic",
   "not-authorized",
+  "rate-limited",
   "crc",
   "sensor-fault",
 ] as const;

@@ -39,7 +39,7 @@ export interface IngestQueue extends Ingest {
 }
 
 /**
- * Group commit: submissions that arrive in the same turn of the event loop — or, with
+ * Group commit (agent/README.md, "Data flow"): submissions that arrive in the same turn of the event loop — or, with
  * `commitDelayMs`, within that long after the first one queued — are committed in one transaction,
  * then resolved in arrival order, so a source acknowledges its senders in the order they sent.
  * Every commit rewrites at least a few whole pages, so at light traffic waiting for company divides

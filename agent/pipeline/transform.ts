@@ -1,7 +1,7 @@
 import type { OutRecord } from "../record/record.js";
 
 /**
- * A per-sink step between the spool and the sink (DESIGN §6): `filter`, `aggregate`.
+ * A per-sink step between the spool and the sink: `filter`, `aggregate` (agent/README.md, "Adding a transform").
  * Transforms see batches in seq order. A transform that holds records back (open windows)
  * reports the lowest seq it still needs, so the sink's durable cursor never passes it and a
  * crash recomputes the window (with the same aggregate id) instead of losing it.
@@ -17,7 +17,7 @@ export interface Transform {
   /** Records the last call dropped on purpose (filtered out), for the `filter` drop counter. */
   readonly dropped?: number;
   /**
-   * Their seqs, when each dropped input is one spool record (filter): lets the spool count a drop
+   * Their seqs (filter, aggregate: each dropped input is one spool record): lets the spool count a drop
    * exactly once even when retention deleted that record while its batch was in flight.
    */
   readonly droppedSeqs?: readonly number[];

@@ -2,7 +2,7 @@ import { createHash, randomFillSync } from "node:crypto";
 import type { Reading } from "./record.js";
 
 /**
- * Primary keys (DESIGN §2). Content-derived when the device says when or which message this is,
+ * Primary keys (agent/README.md, "Id rules"). Content-derived when the device says when or which message this is,
  * so a redelivered message gets the same id; random otherwise, assigned once at ingest and kept
  * in the spool so every retry resends it unchanged. The prefix tells a reader which kind it is:
  * `c` content, `r` random, `a` aggregate.

@@ -1,5 +1,5 @@
 /**
- * The canonical record (DESIGN §2). A source produces `Reading`s; ingest turns each into a
+ * The canonical record (agent/README.md, "The record"). A source produces `Reading`s; ingest turns each into a
  * `NewRecord` (id, source, agent, rx assigned once); the spool adds `seq` and stores the
  * canonical JSON line that every sink ships unchanged.
  */
@@ -63,7 +63,7 @@ const str = (v: string): string => (PLAIN.test(v) ? `"${v}"` : JSON.stringify(v)
 const num = (v: number): string => (Number.isFinite(v) ? String(v) : "null");
 
 /**
- * Serialises a record in the field order of DESIGN §2. Hand-assembled because it runs once per
+ * Serialises a record in its fixed field order (the table in agent/README.md). Hand-assembled because it runs once per
  * reading on the ingest path and is several times faster than stringifying a fresh object;
  * the output equals `JSON.stringify` of the ordered object byte for byte (property-tested).
  */

@@ -10,7 +10,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "./cipher.js";
 
 export type Db = Database.Database;
 
@@ -101,6 +102,8 @@ export interface OpenDbOptions {
   sync: "normal" | "full";
   /** A hard cap in pages (tests use it to provoke SQLITE_FULL without filling a disk). */
   maxPageCount?: number;
+  /** `spool.key`: encrypt the database (see cipher.ts). */
+  key?: string | undefined;
 }
 
 /** Opens (creating if needed) the spool database with its pragmas and schema. Throws SqliteError. */
@@ -112,7 +115,7 @@ export function openDb(opts: OpenDbOptions): Db {
   const file = dbPath(opts.dir);
   // Create the file ourselves so it is never world-readable, not even for a moment.
   if (!existsSync(file)) closeSync(openSync(file, "a", 0o600));
-  const db = new Database(file);
+  const db = openDatabase(file, opts.dir, opts.key);
   try {
     // Both must be set before the first table exists; on an existing file they are no-ops. Every
     // commit rewrites whole pages (the records' right edge, an index leaf, the freelist), so
@@ -124,7 +127,7 @@ export function openDb(opts: OpenDbOptions): Db {
     db.pragma(`synchronous = ${opts.sync === "full" ? "FULL" : "NORMAL"}`);
     // Checkpoint every 4,000 pages instead of 1,000: a page rewritten by many commits (the records
     // b-tree's right edge, the id index, the cursors) reaches the file once per checkpoint, so
-    // fewer checkpoints write fewer bytes; 16 MiB of WAL is still small beside any spool. Above
+    // fewer checkpoints write fewer bytes; a 4 MiB WAL (1 KiB pages) is small beside any spool. Above
     // that (a long reader held a checkpoint back) the WAL is cut back when it restarts.
     db.pragma("wal_autocheckpoint = 4000");
     // Appends and reads stay near the right edge of the records b-tree: 2 MiB of page cache is
@@ -196,6 +199,11 @@ export function ensureReserve(dir: string, bytes = RESERVE_BYTES): boolean {
     } catch {}
     return false;
   }
+}
+
+/** False once the reserve was given back on a full disk and there has been no room to take it again. */
+export function hasReserve(dir: string): boolean {
+  return existsSync(join(dir, RESERVE_FILE));
 }
 
 /** Deletes the reserve; true when there was one to give back. */

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
-import Database from "better-sqlite3";
+import { openDatabase } from "./cipher.js";
 import { dbPath } from "./db.js";
 
-export { isTransient as isTransientSpoolError } from "./db.js";
+export { hasReserve, isTransient as isTransientSpoolError } from "./db.js";
 import { type SpoolOptions, SqliteSpool } from "./spool.js";
 import { computeStats, emptyStats, readMeta } from "./stats.js";
 import type { SpoolApi, SpoolStats } from "./types.js";
@@ -19,10 +19,10 @@ export function openSpool(opts: SpoolOptions): SpoolApi {
  * The spool's figures for `edgespool status`, from another process while the agent runs: WAL lets
  * this read-only connection read the last committed state without blocking the writer.
  */
-export function readSpoolStats(dir: string, now: () => number = Date.now): SpoolStats {
+export function readSpoolStats(dir: string, now: () => number = Date.now, key?: string): SpoolStats {
   const file = dbPath(dir);
   if (!existsSync(file)) return emptyStats();
-  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 2000 });
+  const db = openDatabase(file, dir, key, { readonly: true, fileMustExist: true, timeout: 2000 });
   try {
     const meta = readMeta(db);
     const spoolNow = Math.max(meta.clockHigh ?? 0, now() - (meta.clockOffset ?? 0));

@@ -67,7 +67,7 @@ export interface Settlement {
 }
 
 /**
- * The durable queue between sources and sinks (DESIGN §1, §4). Synchronous: better-sqlite3 is,
+ * The durable queue between sources and sinks (agent/spool/README.md). Synchronous: better-sqlite3 is,
  * and a group commit is one short transaction. Sinks page through it; nothing here loads the
  * backlog into memory.
  */
@@ -123,6 +123,8 @@ export interface SpoolOptions {
   monotonic?: () => number;
   /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
   maxPageCount?: number;
+  /** `spool.key`: encrypt the database at rest (see cipher.ts). */
+  key?: string | undefined;
   /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
   deadLetterMaxBytes?: number;
 }

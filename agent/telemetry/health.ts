@@ -1,3 +1,5 @@
+import { scrub } from "./redact.js";
+
 /**
  * Component health. Each component (a source, a sink's shipper, the spool, housekeeping) reports
  * its own state here; `/healthz`, `edgespool status`, the status page and the systemd watchdog
@@ -36,7 +38,8 @@ export class Health {
       name,
       kind,
       ok: state.ok,
-      reason: state.ok ? undefined : state.reason,
+      // Reasons reach /healthz and the status page: no URL userinfo or config secrets in them.
+      reason: state.ok || state.reason === undefined ? undefined : scrub(state.reason),
       since,
     });
   }

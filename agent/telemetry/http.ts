@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { healthBody } from "./health.js";
+import type { Routes } from "./status-page.js";
 import type { Telemetry } from "./telemetry.js";
 
 export interface HttpListener {
@@ -9,12 +10,14 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-/** Prometheus `/metrics` and `/healthz` (DESIGN §8). */
+/** Prometheus `/metrics` and `/healthz`. */
 export async function startHttp(
   host: string,
   port: number,
   telemetry: Telemetry,
   beforeScrape: () => unknown,
+  /** Further routes (the status page); tried before the 404. */
+  routes?: Routes,
 ): Promise<HttpListener> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -43,7 +46,8 @@ export async function startHttp(
         .end(`${JSON.stringify(body)}\n`);
       return;
     }
-    res.writeHead(404).end("not found: try /metrics or /healthz\n");
+    if (routes?.(req, res, path ?? "/")) return;
+    res.writeHead(404).end("not found: try /, /metrics or /healthz\n");
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolveListen, rejectListen) => {

@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { REDACT_PATHS, scrub } from "./redact.js";
 
 export type { Logger };
 
@@ -10,24 +11,16 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream | number;
 }
 
-const REDACT = [
-  "password",
-  "*.password",
-  "*.*.password",
-  "secretAccessKey",
-  "*.secretAccessKey",
-  "*.*.secretAccessKey",
-  "key",
-  "*.key",
-  "*.*.key",
-  "headers.authorization",
-  "*.headers.authorization",
-];
-
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.EDGESPOOL_LOG_LEVEL ?? "info";
   const pretty = opts.pretty ?? (process.stderr.isTTY === true && opts.destination === undefined);
-  const base = { level, redact: { paths: REDACT, censor: "[redacted]" } };
+  // Redaction masks known credential fields; the hook catches a secret anywhere else in the line
+  // (an error message, a URL) by value — see redact.ts.
+  const base = {
+    level,
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    hooks: { streamWrite: scrub },
+  };
   if (pretty) {
     return pino({
       ...base,

@@ -3,9 +3,10 @@ import { Health } from "./health.js";
 import type { Logger } from "./logger.js";
 import { silentLogger } from "./logger.js";
 import { RateLimitedLog } from "./ratelimit.js";
+import { errText } from "./redact.js";
 
 /**
- * One place per runtime event (STYLE 9): every method logs (rate-limited where it can flood)
+ * One place per runtime event: every method logs (rate-limited where it can flood)
  * and moves the matching Prometheus metric, so logs and /metrics never disagree.
  */
 export class Telemetry {
@@ -166,7 +167,7 @@ export class Telemetry {
   /** A supervised loop caught an error and will carry on after a backoff. */
   loopRestarted(loop: string, err: unknown, retryInMs: number): void {
     this.loopRestarts.inc({ loop });
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errText(err);
     this.warnLimited(
       `loop:${loop}`,
       { loop, err: message, retryInMs },
@@ -176,7 +177,7 @@ export class Telemetry {
 
   sinkError(sink: string, code: string, err: unknown, retryable: boolean): void {
     this.sinkErrors.inc({ sink, code });
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errText(err);
     this.warnLimited(`sinkerr:${sink}:${code}`, { sink, code, retryable, err: message }, "sink write failed");
   }
 }

@@ -33,6 +33,8 @@ for f in package/dist/agent/cli/main.js package/dist/simulator/cli.js package/co
   package/scripts/systemd/edgespool.service package/scripts/systemd/install.sh package/README.md; do
   grep -qx "$f" "$work/contents" || fail "$f missing from $(basename "$tgz")"
 done
+grep -qx package/npm-shrinkwrap.json "$work/contents" ||
+  fail "no npm-shrinkwrap.json in the package: a global install would not get the tested dependency versions"
 for f in "$repo"/config/*; do
   grep -qx "package/config/$(basename "$f")" "$work/contents" || fail "config/$(basename "$f") missing from the package"
 done
@@ -57,6 +59,13 @@ for cmd in run check status sim consume; do
   grep -q "^  $cmd" "$work/help.txt" || fail "edgespool --help does not list $cmd"
 done
 say "installed: $(edgespool --version) at $(command -v edgespool)"
+# The install got the versions CI tested (package-lock.json, shipped as npm-shrinkwrap.json).
+for dep in @aws-sdk/client-kinesis better-sqlite3 aedes; do
+  want=$(node -p "require('$repo/package-lock.json').packages['node_modules/$dep'].version")
+  got=$(node -p "require('$work/prefix/lib/node_modules/edgespool/node_modules/$dep/package.json').version")
+  [ "$got" = "$want" ] || fail "$dep $got installed, the lock file tested $want"
+done
+[ ! -e "$work/prefix/lib/node_modules/edgespool/node_modules/vitest" ] || fail "dev dependencies installed"
 
 # 3. Every example config is valid for the installed package.
 for f in "$repo"/config/*; do

@@ -30,6 +30,8 @@ export interface SinkRow {
 export interface Snapshot {
   agentId: string;
   brokerUrl: string;
+  /** The status page, when the agent's http listener is on. */
+  pageUrl?: string | undefined;
   note: string | undefined;
   dataDir: string;
   simTime: number;
@@ -191,7 +193,8 @@ export function renderDashboard(s: Snapshot, opts: { color: boolean; width: numb
     );
   }
   out.push(rule("└", "┘"));
-  const footer = ` Ctrl-C stops everything · output ${s.dataDir}/out/*.ndjson · agent log ${s.dataDir}/demo.log`;
+  const page = s.pageUrl ? ` · status page ${s.pageUrl}` : "";
+  const footer = ` Ctrl-C stops everything${page} · output ${s.dataDir}/out/*.ndjson · agent log ${s.dataDir}/demo.log`;
   out.push(p("2", footer.slice(0, W + 2)));
   return out.join("\n");
 }

@@ -27,7 +27,7 @@ describe("config validation", () => {
     expect(cfg.spool.maxBytes).toBe(512 * 1024 * 1024);
     expect(cfg.spool.maxAgeMs).toBe(24 * 3600 * 1000);
     expect(cfg.spool.onFull).toBe("drop-oldest");
-    expect(cfg.http).toEqual({ enabled: true, host: "127.0.0.1", port: 9464 });
+    expect(cfg.http).toEqual({ enabled: true, host: "127.0.0.1", port: 9464, maxChartSensors: 200 });
     expect(cfg.sinks[0]!.maxBatchRecords).toBe(500);
     expect(Object.isFrozen(cfg.sinks[0])).toBe(true);
   });
@@ -102,11 +102,23 @@ describe("config validation", () => {
     expect(files.filter((f) => !/\.(json|ya?ml)$/.test(f))).toEqual([]);
     expect(files).toContain("default.json");
     expect(files).toContain("example.yaml");
+    // shared-network.json has no defaults for its secrets on purpose: unset, the agent must not start.
+    const secrets = {
+      EDGESPOOL_UPSTREAM_TOKEN: "upstream-token",
+      EDGESPOOL_SPOOL_KEY: "0123456789abcdef0123456789abcdef",
+    };
     for (const f of files) {
       expect(() =>
-        loadConfig(join("config", f), { KINESIS_ENDPOINT: "http://127.0.0.1:4567", HOME: "/root" }),
+        loadConfig(join("config", f), {
+          KINESIS_ENDPOINT: "http://127.0.0.1:4567",
+          HOME: "/root",
+          ...secrets,
+        }),
       ).not.toThrow();
     }
+    expect(() => loadConfig(join("config", "shared-network.json"), {})).toThrow(
+      /spool\.key: environment variable EDGESPOOL_SPOOL_KEY is not set/,
+    );
   });
 });
 

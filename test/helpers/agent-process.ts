@@ -1,39 +1,40 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join, resolve } from "node:path";
 
 /** The compiled CLI (`npm test` runs tsc before vitest). */
 export const CLI = resolve("dist/agent/cli/main.js");
 
-export function tempDir(prefix = "edgespool-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+export { freePort, tempDir } from "./basics.js";
+
+/** Runs the CLI to completion (`check`, `status`, …) with extra environment; never throws on exit 1. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+      res({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
+/** Whether something accepts connections on 127.0.0.1:`port` right now. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise<boolean>((res) => {
+    const s = createConnection({ host: "127.0.0.1", port }, () => {
+      s.destroy();
+      res(true);
     });
+    s.once("error", () => res(false));
   });
 }
 
 export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = createConnection({ host: "127.0.0.1", port }, () => {
-        s.destroy();
-        res(true);
-      });
-      s.once("error", () => res(false));
-    });
-    if (ok) return;
+    if (await portOpen(port)) return;
     if (Date.now() > until) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -76,8 +77,13 @@ export async function killHard(p: AgentProcess): Promise<void> {
 }
 
 /** Spawns the agent and waits for its port; on failure the error carries the agent's stderr. */
-export async function startAgentProcess(dir: string, config: unknown, port: number): Promise<AgentProcess> {
-  const p = spawnAgent(dir, config);
+export async function startAgentProcess(
+  dir: string,
+  config: unknown,
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<AgentProcess> {
+  const p = spawnAgent(dir, config, env);
   const died = p.exited.then((code) => {
     throw new Error(`agent exited with ${code} before opening port ${port}:\n${p.stderr()}`);
   });

@@ -1,27 +1,17 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { freePort } from "./basics.js";
+import { haveTool, toolPath } from "./tools.js";
 
-const BIN =
-  ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p)) ??
-  (spawnSync("sh", ["-c", "command -v mosquitto"]).stdout?.toString().trim() || undefined);
+const BIN = toolPath("mosquitto");
 
-/** True when Debian's mosquitto is installed; MQTT tests skip with a message otherwise (CI installs it). */
-export const haveMosquitto = BIN !== undefined && BIN !== "";
+/** True when Debian's mosquitto is installed; elsewhere MQTT tests skip with a message, in CI they fail. */
+export const haveMosquitto = haveTool("mosquitto", "the tests against an external MQTT broker");
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "./basics.js";
 
 async function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

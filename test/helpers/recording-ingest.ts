@@ -29,12 +29,4 @@ export function recordingContext(
   return { agentId: "test-agent", dataDir: "/nonexistent", ingest, log, telemetry: new Telemetry(log) };
 }
 
-/** Polls until `cond` holds or the timeout passes; returns whether it held. */
-export async function waitFor(cond: () => boolean, timeoutMs = 10_000, stepMs = 20): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  return cond();
-}
+export { waitFor } from "./basics.js";

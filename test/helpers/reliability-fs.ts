@@ -1,6 +1,7 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readdirSync, writeSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readdirSync, rmdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { haveTool } from "./tools.js";
 
 /**
  * Small file systems and unwritable folders for the disk tests. Tests run as root, where chmod
@@ -22,8 +23,8 @@ export function canMount(): boolean {
   const probe = join(process.env.TMPDIR ?? "/tmp", `edgespool-mount-probe-${process.pid}`);
   mkdirSync(probe, { recursive: true });
   const ok = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe]).status === 0;
-  if (ok) spawnSync("umount", [probe]);
-  spawnSync("rmdir", [probe]);
+  if (ok) run("umount", [probe]);
+  rmdirSync(probe);
   mountable = ok;
   return ok;
 }
@@ -31,12 +32,12 @@ export function canMount(): boolean {
 /** Mounts a tmpfs of `size` (e.g. "8m") on `dir`, creating the folder. */
 export function mountTmpfs(dir: string, size: string): void {
   mkdirSync(dir, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
+  run("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
 }
 
 /** Unmounts, lazily if something still holds it, so afterAll never leaves a mount behind. */
 export function unmount(dir: string): void {
-  if (spawnSync("umount", [dir]).status !== 0) spawnSync("umount", ["-l", dir]);
+  if (spawnSync("umount", [dir]).status !== 0) run("umount", ["-l", dir]);
 }
 
 /** Sets or clears the immutable flag on a folder and every file in it (not recursive beyond that). */
@@ -44,10 +45,22 @@ export function setImmutable(dir: string, on: boolean): void {
   const files = readdirSync(dir).map((f) => join(dir, f));
   // Order matters when clearing: the folder first, so files in it can change again.
   const paths = on ? [...files, dir] : [dir, ...files];
-  for (const p of paths) spawnSync("chattr", [on ? "+i" : "-i", p]);
+  for (const p of paths) run("chattr", [on ? "+i" : "-i", p]);
 }
 
-export const haveChattr = spawnSync("sh", ["-c", "command -v chattr"]).status === 0;
+/**
+ * Runs a command that must succeed: a chattr the file system refuses (tmpfs, overlayfs) or a
+ * mount that fails would otherwise leave a test checking an outage that never happened.
+ */
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (exit ${r.status ?? r.signal}): ${r.stderr || r.error?.message || ""}`.trim(),
+    );
+}
+
+export const haveChattr = haveTool("chattr", "the unwritable-folder tests");
 
 /** Writes zeros into `file` until the file system refuses (ENOSPC), down to the last block. */
 export function fillDisk(file: string): void {

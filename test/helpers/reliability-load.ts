@@ -3,6 +3,7 @@ import { contentId } from "../../agent/record/ids.js";
 import type { FaultRates } from "../../simulator/faults.js";
 import { createFleet, type Fleet, type FleetEvent } from "../../simulator/fleet.js";
 import { toBuffer } from "../../simulator/outputs/output.js";
+import { waitFor as basicsWaitFor } from "./basics.js";
 
 /**
  * Steady QoS1 load from the simulator library, published with mqtt.js so every PUBACK is seen:
@@ -156,16 +157,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `cond` until it holds (true) or `timeoutMs` passed (false). */
-export async function waitFor(
+/** The shared `waitFor`, polling every 200 ms: the torture tests' conditions scrape /metrics. */
+export function waitFor(
   cond: () => Promise<boolean> | boolean,
   timeoutMs: number,
   everyMs = 200,
 ): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() >= until) return false;
-    await sleep(everyMs);
-  }
+  return basicsWaitFor(cond, timeoutMs, everyMs);
 }

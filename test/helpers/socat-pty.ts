@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { constants, existsSync, rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
+import { haveTool } from "./tools.js";
 
-/** True when socat is installed; PTY tests skip with a message otherwise (CI installs it). */
-export const haveSocat = spawnSync("sh", ["-c", "command -v socat"]).status === 0;
+/** True when socat is installed; elsewhere PTY tests skip with a message, in CI they fail. */
+export const haveSocat = haveTool("socat", "the serial PTY tests");
 
 /**
  * A pair of linked pseudo-terminals from socat: the source opens `device`, the test writes to

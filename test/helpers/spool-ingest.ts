@@ -4,10 +4,28 @@ import { join } from "node:path";
 import { createIngest, type IngestQueue } from "../../agent/pipeline/ingest.js";
 import type { CanonicalRecord } from "../../agent/record/record.js";
 import type { Ingest, SourceContext } from "../../agent/sources/source.js";
-import { openSpool } from "../../agent/spool/index.js";
+import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { type Logger, silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+
+/**
+ * The real spool with the agent's defaults (sync normal, 512 MiB, 24 h, drop-oldest), in a fresh
+ * temp folder unless `dir` is given; any option can be overridden.
+ */
+export function openTestSpool(o: Partial<SpoolOptions> = {}): { spool: SpoolApi; telemetry: Telemetry } {
+  const telemetry = o.telemetry ?? new Telemetry();
+  const spool = openSpool({
+    dir: join(mkdtempSync(join(tmpdir(), "edgespool-spool-")), "data"),
+    sync: "normal",
+    maxBytes: 512 * 1024 * 1024,
+    maxAgeMs: 24 * 3_600_000,
+    onFull: "drop-oldest",
+    ...o,
+    telemetry,
+  });
+  return { spool, telemetry };
+}
 
 /** The real spool (SQLite in a temp dir) and group-commit ingest, as the agent wires them for sources. */
 export class SpoolIngest {
@@ -18,14 +36,7 @@ export class SpoolIngest {
 
   constructor(readonly log: Logger = silentLogger()) {
     this.telemetry = new Telemetry(log);
-    this.spool = openSpool({
-      dir: join(this.base, "data"),
-      sync: "normal",
-      maxBytes: 512 * 1024 * 1024,
-      maxAgeMs: 24 * 3_600_000,
-      onFull: "drop-oldest",
-      telemetry: this.telemetry,
-    });
+    this.spool = openTestSpool({ dir: join(this.base, "data"), telemetry: this.telemetry }).spool;
     // One sink cursor, never advanced, so every committed record stays readable.
     this.spool.setSinks(["test"]);
     this.ingest = createIngest(this.spool, this.telemetry, { agentId: "test-agent", maxCommitRecords: 5000 });

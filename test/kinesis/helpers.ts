@@ -1,7 +1,4 @@
-import { mkdtempSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -17,9 +14,11 @@ import { type DeliveryOutcome, deliver } from "../../agent/pipeline/deliver.js";
 import { encodeRecord, type OutRecord } from "../../agent/record/record.js";
 import { createKinesisClient, listAllShards } from "../../agent/sinks/kinesis/client.js";
 import { type KinesisSinkConfig, kinesisSinkSchema } from "../../agent/sinks/kinesis/config.js";
+import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import type { Sink, SinkContext } from "../../agent/sinks/sink.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { tempDir as baseTempDir } from "../helpers/basics.js";
 
 export const CREDS = { accessKeyId: "local", secretAccessKey: "local-secret" };
 
@@ -127,6 +126,20 @@ export function sinkConfig(
     ...CREDS,
     ...extra,
   });
+}
+
+/** Ships `records` to `stream` with a fresh Kinesis sink, and fails the test unless all were accepted. */
+export async function putAll(
+  endpoint: string,
+  stream: string,
+  records: readonly OutRecord[],
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const sink = createKinesisSink(sinkConfig(stream, endpoint, extra), sinkContext());
+  await sink.start();
+  const res = await sink.write(records, new AbortController().signal);
+  await sink.close();
+  if (res.retry?.length || res.rejected?.length) throw new Error(`put to ${stream}: ${JSON.stringify(res)}`);
 }
 
 export function sinkContext(): SinkContext {
@@ -248,5 +261,5 @@ export function orderViolations(rows: readonly ConsumedRow[]): string[] {
 }
 
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "edgespool-kinesis-"));
+  return baseTempDir("edgespool-kinesis-");
 }

@@ -24,6 +24,9 @@ describe("topic templates", () => {
     expect(compileTopicTemplate("dev/node-{id}/+/#").match("dev/node-7/x")).toEqual({ id: "7" });
     expect(compileTopicTemplate("dev/node-{id}/+/#").match("dev/node-7/x/y/z")).toEqual({ id: "7" });
     expect(compileTopicTemplate("a.b/{x}").match("aXb/1")).toBeUndefined();
+    // Several variables in one level: each non-empty and as short as the rest allows.
+    expect(compileTopicTemplate("node-{a}-{b}").match("node-1-2-3")).toEqual({ a: "1", b: "2-3" });
+    expect(compileTopicTemplate("{a}{b}/t").match("xyz/t")).toEqual({ a: "x", b: "yz" });
   });
 
   it("round-trips: a topic built from a template gives back its variables", () => {

@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { createIngest, EARLY_COMMIT_RECORDS } from "../../agent/pipeline/ingest.js";
-import { openSpool } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
-import { tempDir } from "../helpers/agent-process.js";
+import { openTestSpool } from "../helpers/spool-ingest.js";
 
 const spools: SpoolApi[] = [];
 afterEach(() => {
@@ -14,11 +13,8 @@ function spoolWithCounter(
   opts: { maxBytes?: number; onFull?: "drop-oldest" | "drop-newest" | "block" } = {},
 ) {
   const telemetry = new Telemetry();
-  const spool = openSpool({
-    dir: tempDir(),
-    sync: "normal",
+  const { spool } = openTestSpool({
     maxBytes: opts.maxBytes ?? 1e9,
-    maxAgeMs: 1e9,
     onFull: opts.onFull ?? "drop-oldest",
     telemetry,
   });

@@ -8,10 +8,11 @@ import type { OutRecord } from "../../agent/record/record.js";
 import type { Sink, WriteResult } from "../../agent/sinks/sink.js";
 import { SinkError } from "../../agent/sinks/sink.js";
 import { createStdoutSink } from "../../agent/sinks/stdout/index.js";
-import { openSpool } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
+import { waitFor } from "../helpers/basics.js";
+import { openTestSpool } from "../helpers/spool-ingest.js";
 
 /** The real stdout sink writing into a stream we read, behind a wrapper that injects faults. */
 function faultySink(
@@ -72,14 +73,7 @@ afterEach(async () => {
 
 async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir(), idlePollMs = 20) {
   const telemetry = new Telemetry();
-  const spool = openSpool({
-    dir,
-    sync: "normal",
-    maxBytes: 1e9,
-    maxAgeMs: 1e9,
-    onFull: "drop-oldest",
-    telemetry,
-  });
+  const { spool } = openTestSpool({ dir, telemetry });
   spool.setSinks([sink.id]);
   const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
   const cfg = sinkCfg(extra);
@@ -106,11 +100,7 @@ async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = temp
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  if (!(await waitFor(cond, ms, 10))) throw new Error("timed out");
 }
 
 describe("shipping loop", () => {

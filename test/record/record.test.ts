@@ -88,7 +88,7 @@ describe("encodeRecord", () => {
     { requiredKeys: ["id", "sensor", "ts", "temperature", "source", "agent", "seq", "rx"] },
   );
 
-  it("is byte-identical to JSON.stringify of the record in DESIGN §2 field order, and decodes back", () => {
+  it("is byte-identical to JSON.stringify of the record in its field order, and decodes back", () => {
     fc.assert(
       fc.property(rec, (r) => {
         const o: Record<string, unknown> = {

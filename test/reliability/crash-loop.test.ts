@@ -18,8 +18,8 @@ import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 /**
  * Crash loop (issue 6): the simulated fleet publishes QoS1 at a steady rate into the agent's
  * embedded broker while the agent is SIGKILLed at random moments and restarted. Every reading
- * whose PUBACK a device saw must reach every sink, once after dropping duplicate ids, in
- * per-sensor spool order.
+ * whose PUBACK a device saw must reach every sink, under one id, each sensor in its device's
+ * order (device sequence).
  */
 
 const KILLS = Number(process.env.EDGESPOOL_CRASH_KILLS ?? (SOAK ? 25 : 3));

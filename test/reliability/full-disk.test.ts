@@ -15,7 +15,7 @@ import {
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
-import { FleetLoad, sleep } from "../helpers/reliability-load.js";
+import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
 import { metricSum, scrape } from "../helpers/reliability-proc.js";
 
 /**
@@ -66,15 +66,6 @@ async function waitForStall(l: FleetLoad, quietMs: number, timeoutMs: number): P
   return false;
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await cond()) return true;
-    await sleep(150);
-  }
-  return false;
-}
-
 function integrity(dataDir: string): { check: string; records: number } {
   const db = new Database(join(dataDir, "spool.db"), { readonly: true });
   try {
@@ -114,12 +105,21 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
   }
 
   it("block: withholds PUBACKs while full, resumes when space frees, loses nothing", async () => {
-    const { cfg, ballast } = await setup("block");
+    const { cfg, ballast, metricsPort } = await setup("block");
     const stalled = await waitForStall(load!, 2000, 35_000);
     expect(stalled, `acks never stopped (acked ${load!.acked.size}, sent ${load!.sent})`).toBe(true);
     expect(alive(agent), agent?.stderr()).toBe(true);
     const atStall = load!.acked.size;
     expect(load!.outstanding).toBeGreaterThan(0);
+    // Health says why: the spool holds producers back (and the disk is full).
+    const spoolFailing = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      const body = (await res.json()) as { failing: { kind: string; reason: string }[] };
+      return (
+        res.status === 503 && body.failing.some((f) => f.kind === "spool" && /onFull: block/.test(f.reason))
+      );
+    }, 15_000);
+    expect(spoolFailing, "/healthz names the spool full under block").toBe(true);
 
     rmSync(ballast);
     await receiver!.start();

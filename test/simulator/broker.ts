@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { type AddressInfo, createServer } from "node:net";
 import { Aedes } from "aedes";
 import mqtt, { type MqttClient } from "mqtt";
+import { waitFor as waitForCond } from "../helpers/basics.js";
 
 /** A real aedes broker on a loopback port, for the simulator's MQTT tests. */
 export async function startAedes(): Promise<{ url: string; broker: Aedes; close: () => Promise<void> }> {
@@ -32,10 +33,7 @@ export async function subscribe(
   return { client, got };
 }
 
+/** `waitFor` from test/helpers that throws on timeout, for steps that must happen before the next. */
 export async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  if (!(await waitForCond(cond, timeoutMs))) throw new Error("timed out waiting");
 }

@@ -13,6 +13,7 @@ import type { FaultRates } from "../../simulator/faults.js";
 import { createFleet, type TruthReading } from "../../simulator/fleet.js";
 import { createMqttOutput } from "../../simulator/outputs/mqtt.js";
 import { runFleet } from "../../simulator/run.js";
+import { collectTruth } from "../../simulator/truth.js";
 import { waitFor } from "./broker.js";
 
 /**
@@ -47,7 +48,7 @@ async function agent(): Promise<{ handle: AgentHandle; port: number; out: string
     ],
     // The spool de-duplicates against what it still holds. Large, slow batches keep most records
     // in it well past the back-to-back duplicate copies; a redelivery arriving after its first
-    // copy was shipped and deleted is shipped again, with the same id (at-least-once, DESIGN §3).
+    // copy was shipped and deleted is shipped again, with the same id (at-least-once).
     sinks: [
       {
         type: "file",
@@ -98,11 +99,7 @@ async function roundTrip(faults: Partial<FaultRates>, readings: number) {
     speed: 400,
     count: readings,
     tickMs: 10,
-    truth: {
-      write: (e) => e.type === "reading" && truth.push(e),
-      drain: async () => {},
-      close: async () => {},
-    },
+    truth: collectTruth(truth),
   });
   await output.close();
   const valid = truth.filter((t) => t.valid);

@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
@@ -9,13 +8,14 @@ import { readNdjsonDir } from "../../agent/sinks/file/read.js";
 import { type Sink, SinkError } from "../../agent/sinks/sink.js";
 import { expectAccepted, records, sinkConformance, testContext } from "./conformance.js";
 import { faultyFs } from "./file-helpers.js";
+import { tempDir as baseTempDir } from "../helpers/basics.js";
 
 const signal = new AbortController().signal;
 const dirs: string[] = [];
 const sinks: Sink[] = [];
 
 function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "edgespool-file-"));
+  const d = baseTempDir("edgespool-file-");
   dirs.push(d);
   return d;
 }

@@ -4,10 +4,9 @@ import { createIngest } from "../../agent/pipeline/ingest.js";
 import { Shipper } from "../../agent/pipeline/shipper.js";
 import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import { createHttpSink } from "../../agent/sinks/http/index.js";
-import { openSpool } from "../../agent/spool/index.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
-import { tempDir } from "../helpers/agent-process.js";
 import { NdjsonServer } from "./http-server.js";
+import { openTestSpool } from "../helpers/spool-ingest.js";
 
 /**
  * What a receiver sees when the agent resends: the real spool, shipping loop and http sink in
@@ -51,14 +50,7 @@ describe("http sink resends at the wire", () => {
     ).sinks[0]!;
     if (cfg.type !== "http") throw new Error("expected the http sink config");
     const telemetry = new Telemetry();
-    const spool = openSpool({
-      dir: tempDir(),
-      sync: "normal",
-      maxBytes: 1e9,
-      maxAgeMs: 1e9,
-      onFull: "drop-oldest",
-      telemetry,
-    });
+    const { spool } = openTestSpool({ telemetry });
     cleanups.push(() => spool.close());
     spool.setSinks(["up"]);
     const sink = createHttpSink(cfg, {

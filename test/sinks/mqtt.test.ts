@@ -13,6 +13,7 @@ import { createMqttSink } from "../../agent/sinks/mqtt/index.js";
 import { type Sink, SinkError } from "../../agent/sinks/sink.js";
 import { AedesEndpoint } from "./aedes-endpoint.js";
 import { arrived, expectAccepted, records, sinkConformance, testContext } from "./conformance.js";
+import { haveTool } from "../helpers/tools.js";
 
 const signal = new AbortController().signal;
 const FAST = { reconnect: { initialMs: 20, maxMs: 200 }, connectTimeoutMs: 2000 };
@@ -149,104 +150,107 @@ describe("mqtt sink", () => {
     await expect(sink.start()).rejects.toMatchObject({ code: "MQTT_CONNECT", retryable: true });
   });
 
-  it("connects over TLS with a private CA and a client certificate (AWS IoT Core style)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "edgespool-tls-"));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    const ssl = (...a: string[]) => execFileSync("openssl", a, { cwd: dir, stdio: "ignore" });
-    ssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test-ca",
-    );
-    for (const [name, cn, ext] of [
-      ["server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"],
-      ["client", "edgespool-pi-up", "extendedKeyUsage=clientAuth"],
-    ] as const) {
+  it.skipIf(!haveTool("openssl", "the mqtt sink TLS test"))(
+    "connects over TLS with a private CA and a client certificate (AWS IoT Core style)",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "edgespool-tls-"));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const ssl = (...a: string[]) => execFileSync("openssl", a, { cwd: dir, stdio: "ignore" });
       ssl(
         "req",
+        "-x509",
         "-newkey",
         "ec",
         "-pkeyopt",
         "ec_paramgen_curve:prime256v1",
         "-nodes",
         "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-        "-subj",
-        `/CN=${cn}`,
-      );
-      writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
-      ssl(
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.pem",
-        "-CAkey",
         "ca.key",
-        "-CAcreateserial",
         "-out",
-        `${name}.pem`,
+        "ca.pem",
         "-days",
         "1",
-        "-extfile",
-        `${name}.ext`,
+        "-subj",
+        "/CN=test-ca",
       );
-    }
-    const broker = await Aedes.createBroker();
-    const peers: string[] = [];
-    const server = createTlsServer(
-      {
-        key: readFileSync(join(dir, "server.key")),
-        cert: readFileSync(join(dir, "server.pem")),
-        ca: readFileSync(join(dir, "ca.pem")),
-        requestCert: true,
-        rejectUnauthorized: true,
-      },
-      (sock) => {
-        peers.push(sock.getPeerCertificate().subject.CN as string);
-        broker.handle(sock);
-      },
-    );
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    cleanups.push(async () => {
-      await new Promise<void>((r) => broker.close(() => r()));
-      await new Promise<void>((r) => server.close(() => r()));
-    });
-    const got: string[] = [];
-    broker.on("publish", (p, client) => {
-      if (client) got.push(p.payload.toString());
-    });
-    const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const tls = {
-      caFile: join(dir, "ca.pem"),
-      certFile: join(dir, "client.pem"),
-      keyFile: join(dir, "client.key"),
-    };
-    const sink = make(url, { tls });
-    await sink.start();
-    const rs = records(2);
-    expectAccepted(await sink.write(rs, signal));
-    expect(got).toEqual(rs.map((r) => r.body));
-    expect(peers).toContain("edgespool-pi-up");
-    const noCert = make(url, { tls: { caFile: tls.caFile }, clientId: "intruder" });
-    await expect(noCert.start()).rejects.toMatchObject({ code: "MQTT_CONNECT" });
-  });
+      for (const [name, cn, ext] of [
+        ["server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"],
+        ["client", "edgespool-pi-up", "extendedKeyUsage=clientAuth"],
+      ] as const) {
+        ssl(
+          "req",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.csr`,
+          "-subj",
+          `/CN=${cn}`,
+        );
+        writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
+        ssl(
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-out",
+          `${name}.pem`,
+          "-days",
+          "1",
+          "-extfile",
+          `${name}.ext`,
+        );
+      }
+      const broker = await Aedes.createBroker();
+      const peers: string[] = [];
+      const server = createTlsServer(
+        {
+          key: readFileSync(join(dir, "server.key")),
+          cert: readFileSync(join(dir, "server.pem")),
+          ca: readFileSync(join(dir, "ca.pem")),
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        (sock) => {
+          peers.push(sock.getPeerCertificate().subject.CN as string);
+          broker.handle(sock);
+        },
+      );
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      cleanups.push(async () => {
+        await new Promise<void>((r) => broker.close(() => r()));
+        await new Promise<void>((r) => server.close(() => r()));
+      });
+      const got: string[] = [];
+      broker.on("publish", (p, client) => {
+        if (client) got.push(p.payload.toString());
+      });
+      const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const tls = {
+        caFile: join(dir, "ca.pem"),
+        certFile: join(dir, "client.pem"),
+        keyFile: join(dir, "client.key"),
+      };
+      const sink = make(url, { tls });
+      await sink.start();
+      const rs = records(2);
+      expectAccepted(await sink.write(rs, signal));
+      expect(got).toEqual(rs.map((r) => r.body));
+      expect(peers).toContain("edgespool-pi-up");
+      const noCert = make(url, { tls: { caFile: tls.caFile }, clientId: "intruder" });
+      await expect(noCert.start()).rejects.toMatchObject({ code: "MQTT_CONNECT" });
+    },
+  );
 
   it("rejects bad topic templates at config time", () => {
     for (const topic of ["x/{room}", "x/+/y"]) {

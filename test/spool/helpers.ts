@@ -1,12 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { afterEach } from "vitest";
 import type { NewRecord } from "../../agent/record/record.js";
-import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
+import type { SpoolOptions } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
+import { tempDir as baseTempDir } from "../helpers/basics.js";
+import { openTestSpool } from "../helpers/spool-ingest.js";
 
 /** Cleanups for the calling test file: run in list order and emptied after each test. */
 export function cleanupsAfterEach(): (() => void)[] {
@@ -18,7 +19,7 @@ export function cleanupsAfterEach(): (() => void)[] {
 }
 
 export function tempDir(): { dir: string; cleanup: () => void } {
-  const base = mkdtempSync(join(tmpdir(), "edgespool-spool-"));
+  const base = baseTempDir("edgespool-spool-");
   return { dir: join(base, "data"), cleanup: () => rmSync(base, { recursive: true, force: true }) };
 }
 
@@ -44,16 +45,7 @@ export function record(
 export type Opts = Partial<SpoolOptions> & { dir: string };
 
 export function open(o: Opts): { spool: SpoolApi; telemetry: Telemetry } {
-  const telemetry = o.telemetry ?? new Telemetry();
-  const spool = openSpool({
-    sync: "normal",
-    maxBytes: 512 * 1024 * 1024,
-    maxAgeMs: 24 * 3_600_000,
-    onFull: "drop-oldest",
-    ...o,
-    telemetry,
-  });
-  return { spool, telemetry };
+  return openTestSpool(o);
 }
 
 export async function metric(t: Telemetry, name: string, labels: Record<string, string>): Promise<number> {

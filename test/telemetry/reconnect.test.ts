@@ -15,11 +15,11 @@ const messages = {
 let rc: Reconnect | undefined;
 afterEach(() => rc?.stop());
 
-function make(retry: () => void) {
+function make(retry: () => void, kind: "source" | "sink" = "source") {
   const cap = captureLog();
   const telemetry = new Telemetry(cap.log);
   rc = new Reconnect({
-    kind: "source",
+    kind,
     id: "dev",
     backoff: { initialMs: 5, maxMs: 20 },
     log: cap.log,
@@ -65,6 +65,13 @@ describe("Reconnect", () => {
     await expect.poll(() => cap.count("back"), { timeout: 5000 }).toBe(2);
     expect(cap.count("lost")).toBe(1);
     expect(cap.count("up")).toBe(0);
+  });
+
+  it("leaves a sink's health to its shipper", () => {
+    const { telemetry, rc } = make(() => {}, "sink");
+    rc.down(new Error("ECONNREFUSED"));
+    rc.stop();
+    expect(health(telemetry)).toBeUndefined();
   });
 
   it("makes no attempt after stop", async () => {

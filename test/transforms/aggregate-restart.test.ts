@@ -9,10 +9,10 @@ import type { Reading } from "../../agent/record/record.js";
 import type { FileSinkConfig } from "../../agent/sinks/file/config.js";
 import { createFileSink } from "../../agent/sinks/file/index.js";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { openSpool } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
+import { openTestSpool } from "../helpers/spool-ingest.js";
 
 /**
  * The aggregate transform in the real pipeline: SQLite spool → shipping loop → aggregate → file
@@ -45,14 +45,7 @@ afterEach(async () => {
 
 function start(dir: string, out: string) {
   const telemetry = new Telemetry();
-  const spool = openSpool({
-    dir,
-    sync: "normal",
-    maxBytes: 1e9,
-    maxAgeMs: 1e12,
-    onFull: "drop-oldest",
-    telemetry,
-  });
+  const spool = openTestSpool({ dir, maxAgeMs: 1e12, telemetry }).spool;
   const cfg = validateConfig(
     {
       agentId: "pi",

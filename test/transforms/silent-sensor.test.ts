@@ -5,11 +5,11 @@ import { Shipper } from "../../agent/pipeline/shipper.js";
 import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import type { NewRecord } from "../../agent/record/record.js";
 import type { Sink } from "../../agent/sinks/sink.js";
-import { openSpool } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
 import { GatedSink } from "../helpers/gated-sink.js";
+import { openTestSpool } from "../helpers/spool-ingest.js";
 
 /**
  * A sensor that goes silent must not hold the sink's cursor while others keep the shipper busy
@@ -38,14 +38,7 @@ describe("aggregate windows under sustained load", () => {
   it("a silent sensor's window closes on stream time, and the cursor keeps moving", async () => {
     const dir = tempDir("edgespool-silent-");
     const telemetry = new Telemetry();
-    const spool: SpoolApi = openSpool({
-      dir,
-      sync: "normal",
-      maxBytes: 1e9,
-      maxAgeMs: 1e12,
-      onFull: "drop-oldest",
-      telemetry,
-    });
+    const spool: SpoolApi = openTestSpool({ dir, maxAgeMs: 1e12, telemetry }).spool;
     spool.setSinks(["agg"]);
     const records = [reading(0, "quiet", T0)];
     for (let i = 1; i <= BUSY; i++) records.push(reading(i, "busy", T0 + i));

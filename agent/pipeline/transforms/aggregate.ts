@@ -8,7 +8,7 @@ import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
 export { MAX_FUTURE_MS } from "./clock.js";
 
 /**
- * Tumbling windows per sensor on event time (`tsMs`), DESIGN §6.
+ * Tumbling windows per sensor on event time (`tsMs`).
  *
  * When a window closes: each sensor has a watermark, the highest event time seen from it. A
  * window [start, end) closes once watermark >= end + allowedLatenessMs. Closing on event time,
@@ -84,6 +84,8 @@ interface SensorState {
 export class AggregateTransform implements Transform {
   readonly name = "aggregate";
   dropped = 0;
+  /** Seqs of the records the last call dropped (late or invalid), for exact accounting. */
+  droppedSeqs: number[] = [];
   lateTotal = 0;
   private readonly sensors = new Map<string, SensorState>();
   /** Emitted windows whose seq range may still straddle heldSeq. */
@@ -104,6 +106,7 @@ export class AggregateTransform implements Transform {
 
   process(batch: readonly OutRecord[], nowMs = 0): OutRecord[] {
     this.dropped = 0;
+    this.droppedSeqs = [];
     this.clock.tick(nowMs);
     const out: OutRecord[] = [];
     for (const r of batch) this.add(r, out, nowMs);
@@ -144,6 +147,7 @@ export class AggregateTransform implements Transform {
 
   flush(nowMs: number): OutRecord[] {
     this.dropped = 0;
+    this.droppedSeqs = [];
     if (!this.clock.tick(nowMs)) return [];
     const out: OutRecord[] = [];
     for (const [sensor, st] of this.sensors) {
@@ -184,6 +188,7 @@ export class AggregateTransform implements Transform {
       rec = decodeRecord(r.body);
     } catch {
       this.dropped++;
+      this.droppedSeqs.push(r.seq);
       return;
     }
     if (
@@ -193,6 +198,7 @@ export class AggregateTransform implements Transform {
       !this.future.admit(r.sensor, r.tsMs, r.rxMs)
     ) {
       this.dropped++;
+      this.droppedSeqs.push(r.seq);
       return;
     }
     let st = this.sensors.get(r.sensor);
@@ -213,6 +219,7 @@ export class AggregateTransform implements Transform {
     if (st.maxTs > Number.NEGATIVE_INFINITY) st.watermark = Math.max(st.watermark, this.streamWatermark(st));
     if (start + windowMs + allowedLatenessMs <= st.watermark) {
       this.dropped++;
+      this.droppedSeqs.push(r.seq);
       this.lateTotal++;
       return;
     }

@@ -16,7 +16,7 @@ export interface FileSinkOptions {
 }
 
 /**
- * Rolling NDJSON files (DESIGN §6), the local stand-in for Firehose → S3. A batch is
+ * Rolling NDJSON files, the local stand-in for Firehose → S3. A batch is
  * acknowledged only once written and fdatasync'd; any file-system failure is a retryable
  * SinkError (`FILE_ENOSPC`, `FILE_EACCES`, …) so the spool keeps the records until it clears.
  */

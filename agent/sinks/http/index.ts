@@ -3,6 +3,7 @@ import https from "node:https";
 import { promisify } from "node:util";
 import { gzip as gzipCb } from "node:zlib";
 import { loadTls } from "../../config/tls.js";
+import { errText, safeUrl, scrub } from "../../telemetry/redact.js";
 import type { OutRecord } from "../../record/record.js";
 import { type Sink, type SinkContext, SinkError, type WriteResult } from "../sink.js";
 import type { HttpSinkConfig } from "./config.js";
@@ -11,13 +12,8 @@ import { idempotencyKey, interpret } from "./response.js";
 const gzip = promisify(gzipCb);
 const EXCERPT_BYTES = 512;
 
-/** The URL as it may appear in logs and errors: no credentials, no query (tokens live there). */
-export function safeUrl(u: URL): string {
-  return `${u.protocol}//${u.host}${u.pathname}`;
-}
-
 /**
- * POSTs NDJSON batches (DESIGN §6) over a keep-alive connection, with an Idempotency-Key so the
+ * POSTs NDJSON batches over a keep-alive connection, with an Idempotency-Key so the
  * receiver can recognise a retried batch. See response.ts for how statuses map to results.
  */
 export function createHttpSink(cfg: HttpSinkConfig, _ctx: SinkContext): Sink {
@@ -57,13 +53,12 @@ export function createHttpSink(cfg: HttpSinkConfig, _ctx: SinkContext): Sink {
             if (kept < EXCERPT_BYTES) chunks.push(c);
             kept += c.length;
           });
-          res.on("error", (err) => fail("HTTP_RESPONSE", err.message, err));
+          res.on("error", (err) => fail("HTTP_RESPONSE", errText(err), err));
           res.on("end", () => {
-            const excerpt = Buffer.concat(chunks)
-              .subarray(0, EXCERPT_BYTES)
-              .toString("utf8")
-              .replace(/\s+/g, " ")
-              .trim();
+            // scrub: a misbehaving receiver may echo our request headers back.
+            const excerpt = scrub(
+              Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString("utf8").replace(/\s+/g, " ").trim(),
+            );
             const retryAfter = res.headers["retry-after"];
             try {
               resolve(interpret(res.statusCode ?? 0, excerpt, retryAfter, batch.length, Date.now()));
@@ -76,7 +71,7 @@ export function createHttpSink(cfg: HttpSinkConfig, _ctx: SinkContext): Sink {
       req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "TIMEOUT" })));
       req.on("error", (err: NodeJS.ErrnoException) => {
         if (signal.aborted) fail("ABORTED", "aborted", err);
-        else fail(`HTTP_${err.code ?? "ERROR"}`, `${err.code ?? ""} ${err.message}`.trim(), err);
+        else fail(`HTTP_${err.code ?? "ERROR"}`, `${err.code ?? ""} ${errText(err)}`.trim(), err);
       });
       req.end(body);
     });

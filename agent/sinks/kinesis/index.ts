@@ -1,6 +1,7 @@
 import { type KinesisClient, PutRecordsCommand, type PutRecordsResultEntry } from "@aws-sdk/client-kinesis";
 import { backoffDelay, sleep } from "../../backoff.js";
 import type { OutRecord } from "../../record/record.js";
+import { errText, safeUrl } from "../../telemetry/redact.js";
 import { type Sink, type SinkContext, SinkError, type WriteResult } from "../sink.js";
 import { ShardBudget } from "./bucket.js";
 import { createKinesisClient, errorCode } from "./client.js";
@@ -34,7 +35,7 @@ const THROTTLE = "ProvisionedThroughputExceededException";
 const ENTRY_BACKOFF = { initialMs: 50, maxMs: 1000 };
 
 /**
- * Kinesis Data Streams sink (DESIGN §6). Inside one `write`: KPL aggregation per shard, the
+ * Kinesis Data Streams sink. Inside one `write`: KPL aggregation per shard, the
  * per-shard budget, and a few quick retries of failed entries. Handed back to the shipping
  * loop: readings that still fail after `entryAttempts` (`retry`, with every later reading of the
  * same shard so order holds), readings that can never fit (`rejected`), and failures of a whole
@@ -63,7 +64,12 @@ export function createKinesisSink(
     (shards) => {
       stats.shardMaps++;
       ctx.log.info(
-        { sink: cfg.id, stream: cfg.stream, shards: shards.map((s) => s.id) },
+        {
+          sink: cfg.id,
+          stream: cfg.stream,
+          ...(cfg.endpoint === undefined ? {} : { endpoint: safeUrl(cfg.endpoint) }),
+          shards: shards.map((s) => s.id),
+        },
         "kinesis shard map",
       );
     },
@@ -85,7 +91,7 @@ export function createKinesisSink(
     if (err instanceof SinkError) return err;
     const code = errorCode(err);
     if (RESHARD_CODES.has(code)) map.markStale();
-    const msg = err instanceof Error ? err.message : String(err);
+    const msg = errText(err);
     return new SinkError(`kinesis ${cfg.stream}: ${msg}`, code, true, undefined, { cause: err });
   }
 

@@ -1,5 +1,6 @@
 import type { IClientOptions } from "mqtt";
 import { loadTls } from "../../config/tls.js";
+import { errText } from "../../telemetry/redact.js";
 import type { OutRecord } from "../../record/record.js";
 import { type Sink, type SinkContext, SinkError, type WriteResult } from "../sink.js";
 import type { MqttSinkConfig } from "./config.js";
@@ -11,7 +12,7 @@ export interface MqttSinkOptions {
 }
 
 /**
- * Publishes each record to an upstream broker at QoS1 (DESIGN §6, bridge mode). A batch resolves
+ * Publishes each record to an upstream broker at QoS1 (bridge mode). A batch resolves
  * only when every PUBACK arrived; a lost connection, an ack timeout or a refused publish fails the
  * whole batch (retryable) and the loop resends it — duplicates carry the same `id`.
  */
@@ -69,7 +70,7 @@ export function createMqttSink(cfg: MqttSinkConfig, ctx: SinkContext, opt: MqttS
         c.publish(topicFor(cfg.topic, ctx.agentId, r), r.body, { qos: 1, retain: cfg.retain }, (err) => {
           if (err)
             finish(
-              new SinkError(`mqtt sink: publish failed: ${err.message}`, "MQTT_PUBLISH", true, undefined, {
+              new SinkError(`mqtt sink: publish failed: ${errText(err)}`, "MQTT_PUBLISH", true, undefined, {
                 cause: err,
               }),
             );

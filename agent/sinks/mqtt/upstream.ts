@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Reconnect } from "../../reconnect.js";
 import type { Logger } from "../../telemetry/logger.js";
+import { errText, safeUrl } from "../../telemetry/redact.js";
 import type { Telemetry } from "../../telemetry/telemetry.js";
 import { SinkError } from "../sink.js";
 
@@ -108,7 +109,9 @@ export class Upstream {
   private dialOnce(): Promise<MqttClient> {
     return new Promise<MqttClient>((resolve, reject) => {
       const c = this.dial(this.o.url, { ...this.o.client, reconnectPeriod: 0, clean: true });
-      c.on("error", (err) => this.o.log.debug({ err, sink: this.o.sinkId }, "mqtt sink: client error"));
+      c.on("error", (err) =>
+        this.o.log.debug({ err: errText(err), sink: this.o.sinkId }, "mqtt sink: client error"),
+      );
       const fail = (why: string, err?: Error) => {
         c.removeListener("connect", ok);
         c.end(true);
@@ -117,7 +120,7 @@ export class Upstream {
           new SinkError(`mqtt sink: cannot connect: ${why}`, "MQTT_CONNECT", true, undefined, { cause: err }),
         );
       };
-      const onError = (err: Error) => fail(err.message, err);
+      const onError = (err: Error) => fail(errText(err), err);
       const onClose = () => fail("connection closed");
       const ok = () => {
         c.removeListener("error", onError);
@@ -125,7 +128,7 @@ export class Upstream {
         if (this.closed) return fail("sink closed");
         this.client = c;
         c.on("close", () => this.drop(c));
-        this.reconnect.up();
+        this.reconnect.up({ url: safeUrl(this.o.url) });
         resolve(c);
       };
       c.once("connect", ok);

@@ -1,10 +1,7 @@
-import { timingSafeEqual } from "node:crypto";
-import type { AuthenticateError, AuthenticateHandler, Client } from "aedes";
-import { topicMatches } from "../../parse/index.js";
-import type { BrokerUser } from "./config.js";
+import type { Client } from "aedes";
 
 /**
- * Connection guards: the packet size limit and username/password authentication.
+ * The packet size limit of each connection.
  *
  * Neither aedes nor mqtt-packet limits packet size: the parser buffers a whole packet (up to
  * MQTT's 256 MiB) before aedes sees it. So the limit is enforced on each client's parser as soon
@@ -141,52 +138,4 @@ export function limitPacketSize(
     return 0;
   }
   parser.parse = guardedParse;
-}
-
-function sameSecret(given: Buffer | undefined, expected: Buffer): boolean {
-  if (given === undefined || given.length !== expected.length) return false;
-  return timingSafeEqual(given, expected);
-}
-
-/** Per-client publish ACLs, granted at CONNECT. Clients without an entry may publish anywhere. */
-export class Acl {
-  private readonly grants = new WeakMap<Client, readonly string[]>();
-
-  grant(client: Client, filters: readonly string[]): void {
-    this.grants.set(client, filters);
-  }
-
-  allows(client: Client | null, topic: string): boolean {
-    const filters = client === null ? undefined : this.grants.get(client);
-    return filters === undefined || filters.some((f) => topicMatches(f, topic));
-  }
-}
-
-export function passwordAuth(
-  users: readonly BrokerUser[],
-  acl: Acl,
-  onFailure: (clientId: string) => void,
-): AuthenticateHandler {
-  const known = users.map((u) => ({ user: Buffer.from(u.username), pass: Buffer.from(u.password), cfg: u }));
-  return (client, username, password, done) => {
-    const given = username === undefined ? undefined : Buffer.from(username);
-    // Compare against every user, so timing does not tell which usernames exist.
-    let match: BrokerUser | undefined;
-    for (const k of known) if (sameSecret(given, k.user) && sameSecret(password, k.pass)) match ??= k.cfg;
-    if (match !== undefined) {
-      if (match.topics !== undefined)
-        acl.grant(
-          client,
-          match.topics.map((f) =>
-            f.replaceAll("{username}", match.username).replaceAll("{clientId}", client.id),
-          ),
-        );
-      return done(null, true);
-    }
-    onFailure(client.id);
-    const err = new Error("bad username or password") as AuthenticateError;
-    // 4 = CONNACK "bad user name or password" (AuthErrorCode is a const enum aedes does not export at run time).
-    err.returnCode = 4;
-    done(err, null);
-  };
 }

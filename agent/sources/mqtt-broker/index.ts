@@ -1,15 +1,20 @@
-import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
-import { Aedes } from "aedes";
+import { Aedes, type AuthorizeSubscribeHandler, type Client } from "aedes";
+import { loadServerTls } from "../../config/tls.js";
 import type { Source, SourceContext } from "../source.js";
+import { Acl } from "./acl.js";
+import { authenticator } from "./auth.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
-import { Acl, limitPacketSize, OversizeMarks, passwordAuth } from "./guard.js";
+import { limitPacketSize, OversizeMarks } from "./guard.js";
+import { LoginLimiter, RateBucket } from "./limits.js";
+import { brokerRefusals } from "./metrics.js";
+import { boundedPersistence } from "./persistence.js";
 import { publishHooks } from "./publish.js";
 
 /**
- * The embedded MQTT broker (DESIGN §5): devices publish straight to the agent, and their PUBACK
+ * The embedded MQTT broker: devices publish straight to the agent, and their PUBACK
  * is sent only once the reading is committed in the spool (see publish.ts for the ordering).
  *
  * `port: 0` binds a free port; after `start()` resolves, `source.port` is the bound port (tests
@@ -19,11 +24,6 @@ import { publishHooks } from "./publish.js";
 export interface MqttBrokerSource extends Source {
   /** The bound TCP port; valid after start() resolved. */
   readonly port: number;
-}
-
-/** PEM text, or a path to a PEM file. */
-function pem(value: string): string {
-  return value.includes("-----BEGIN") ? value : readFileSync(value, "utf8");
 }
 
 class BrokerSource implements MqttBrokerSource {
@@ -53,24 +53,64 @@ class BrokerSource implements MqttBrokerSource {
   async start(): Promise<void> {
     if (this.server !== undefined) return;
     const { cfg, ctx } = this;
+    const refuse = brokerRefusals(ctx.telemetry, cfg.id);
     const marks = new OversizeMarks();
     const acl = new Acl();
-    const hooks = publishHooks(cfg, ctx.ingest, marks, acl);
-    const broker = new Aedes({
-      ...hooks,
-      ...(cfg.auth === undefined
+    const rates = new WeakMap<Client, RateBucket>();
+    const rate = cfg.limits.publishRate;
+    const hooks = publishHooks(cfg, ctx.ingest, {
+      marks,
+      acl,
+      ...(rate === 0
         ? {}
         : {
-            authenticate: passwordAuth(Array.isArray(cfg.auth) ? cfg.auth : [cfg.auth], acl, (clientId) =>
-              ctx.telemetry.warnLimited(
-                `auth:${cfg.id}`,
-                { source: cfg.id, clientId },
-                "mqtt client refused: bad credentials",
-              ),
-            ),
+            withinRate: (client: Client) => {
+              let b = rates.get(client);
+              if (b === undefined) rates.set(client, (b = new RateBucket(rate)));
+              return b.take();
+            },
           }),
     });
+    const persistence = boundedPersistence({
+      limits: cfg.limits,
+      maySubscribe: (client, topic) => acl.maySubscribe(client, topic),
+      onBound: (reason, n, detail) => refuse(reason, n, { detail }, "mqtt broker limit reached"),
+    });
+    const auth = authenticator(
+      cfg,
+      acl,
+      new LoginLimiter(cfg.limits.maxLoginFailures, cfg.limits.loginWindow),
+      persistence,
+      refuse,
+    );
+    // Filters each client holds, for limits.maxSubscriptions (a SUBSCRIBE's filters are
+    // authorized in parallel, before any is added, so aedes' own list cannot be used).
+    const held = new WeakMap<Client, Set<string>>();
+    const authorizeSubscribe: AuthorizeSubscribeHandler = (client, sub, done) => {
+      const mine = held.get(client) ?? new Set<string>();
+      held.set(client, mine);
+      const fields = { clientId: client.id, topic: sub.topic.slice(0, 80) };
+      if (!acl.maySubscribe(client, sub.topic)) {
+        refuse("subscribe-denied", 1, fields, "mqtt subscription refused");
+        return done(null, null); // SUBACK 0x80 for this filter; the packet's others are decided alone
+      }
+      if (!mine.has(sub.topic) && mine.size >= cfg.limits.maxSubscriptions) {
+        refuse("subscription-limit", 1, fields, "mqtt subscription refused: limits.maxSubscriptions");
+        return done(null, null);
+      }
+      mine.add(sub.topic);
+      done(null, sub);
+    };
+    const broker = new Aedes({
+      ...hooks,
+      authenticate: auth.authenticate,
+      authorizeSubscribe,
+      persistence: persistence as never, // aedes' type wants every method declared; the proxy delegates them
+    });
     await broker.listen();
+    broker.on("unsubscribe", (topics, client) => {
+      for (const t of topics) held.get(client)?.delete(t);
+    });
     broker.on("clientError", (client, err) => {
       ctx.telemetry.warnLimited(
         `clienterr:${cfg.id}`,
@@ -89,6 +129,7 @@ class BrokerSource implements MqttBrokerSource {
     const onConnection = (socket: Socket): void => {
       socket.on("error", () => socket.destroy());
       const client = broker.handle(socket);
+      socket.once("close", () => auth.forget(client));
       limitPacketSize(client, cfg.maxPacketSize, marks, (cmd, length) =>
         ctx.ingest.reject(
           cfg.id,
@@ -97,21 +138,24 @@ class BrokerSource implements MqttBrokerSource {
         ),
       );
     };
-    const server =
-      cfg.tls === undefined
-        ? createServer(onConnection)
-        : createTlsServer(
-            {
-              cert: pem(cfg.tls.cert),
-              key: pem(cfg.tls.key),
-              ...(cfg.tls.ca === undefined ? {} : { ca: pem(cfg.tls.ca) }),
-            },
-            onConnection,
-          );
-    // Raw sockets, TLS handshakes in progress included, so stop() can end them all.
+    const server = cfg.tls === undefined ? createServer() : createTlsServer(loadServerTls(cfg.tls));
+    if (cfg.tls !== undefined) server.on("secureConnection", onConnection);
+    // Raw sockets, TLS handshakes in progress included, are counted against maxConnections
+    // and kept so that stop() can end them all.
     server.on("connection", (socket: Socket) => {
+      if (this.sockets.size >= cfg.limits.maxConnections) {
+        refuse(
+          "max-connections",
+          1,
+          { address: socket.remoteAddress, limit: cfg.limits.maxConnections },
+          "mqtt connection refused: limits.maxConnections reached",
+        );
+        socket.destroy();
+        return;
+      }
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
+      if (cfg.tls === undefined) onConnection(socket);
     });
     server.on("tlsClientError", (err: Error) =>
       ctx.telemetry.warnLimited(
@@ -132,7 +176,11 @@ class BrokerSource implements MqttBrokerSource {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       throw err;
     }
-    server.on("error", (err) => ctx.log.error({ err }, "mqtt broker server error"));
+    server.on("error", (err) => {
+      ctx.log.error({ err }, "mqtt broker server error");
+      ctx.telemetry.health.report("source", cfg.id, { ok: false, reason: `listener error: ${err.message}` });
+    });
+    ctx.telemetry.health.report("source", cfg.id, { ok: true });
     this.broker = broker;
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;

@@ -9,7 +9,8 @@ import type { RejectReason } from "../../parse/types.js";
 import type { Reading } from "../../record/record.js";
 import type { Ingest } from "../source.js";
 import type { MqttBrokerSourceConfig } from "./config.js";
-import { Acl, OversizeMarks } from "./guard.js";
+import { Acl } from "./acl.js";
+import { OversizeMarks } from "./guard.js";
 
 /**
  * The publish path of the embedded broker. aedes calls `authorizePublish` for every PUBLISH of a
@@ -28,12 +29,20 @@ export interface PublishHooks {
   authorizeForward: AuthorizeForwardHandler;
 }
 
+/** What the publish path checks besides the payload; all optional so config checks can compile the hooks alone. */
+export interface PublishGuards {
+  marks?: OversizeMarks;
+  acl?: Acl;
+  /** False when the client is over its publish rate. */
+  withinRate?: (client: Client) => boolean;
+}
+
 export function publishHooks(
   cfg: MqttBrokerSourceConfig,
   ingest: Ingest,
-  marks = new OversizeMarks(),
-  acl = new Acl(),
+  guards: PublishGuards = {},
 ): PublishHooks {
+  const { marks = new OversizeMarks(), acl = new Acl(), withinRate } = guards;
   const parser = createParser(cfg);
   const template: TopicTemplate | undefined =
     cfg.topicTemplate === undefined ? undefined : compileTopicTemplate(cfg.topicTemplate);
@@ -51,11 +60,13 @@ export function publishHooks(
   function handle(client: Client | null, topic: string, payload: Buffer): Promise<Error | null> {
     const oversized = marks.detail(payload);
     if (oversized !== undefined) return refuse(payload, "too-large", `${topic.slice(0, 80)}: ${oversized}`);
+    if (client !== null && withinRate !== undefined && !withinRate(client))
+      return refuse(payload, "rate-limited", `${topic.slice(0, 80)}: ${client.id} over limits.publishRate`);
     if (topic.startsWith("$"))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: $-topics are reserved`);
     if (!accepted(topic))
       return refuse(payload, "unknown-topic", `${topic.slice(0, 80)}: matches no filter in topics`);
-    if (!acl.allows(client, topic))
+    if (!acl.mayPublish(client, topic))
       return refuse(
         payload,
         "not-authorized",
@@ -121,8 +132,14 @@ export function publishHooks(
     tails.set(client, (prev === undefined ? outcome : prev.then(() => outcome)).then(release));
   };
 
-  const authorizeForward: AuthorizeForwardHandler = (_client, packet) =>
-    typeof packet.payload === "object" && refused.has(packet.payload) ? null : packet;
+  // Refused messages are never relayed, and a client receives only what its grants cover: aedes
+  // also delivers what it queued for a session before, or for a refused filter of a SUBSCRIBE
+  // packet it stored along with a granted one.
+  const authorizeForward: AuthorizeForwardHandler = (client, packet) =>
+    (typeof packet.payload === "object" && refused.has(packet.payload)) ||
+    !acl.mayReceive(client, packet.topic)
+      ? null
+      : packet;
 
   return { authorizePublish, authorizeForward };
 }

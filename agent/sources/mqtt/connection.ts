@@ -2,6 +2,7 @@ import { connect, type IClientOptions, type IPublishPacket, type MqttClient } fr
 import { loadTls } from "../../config/tls.js";
 import { Reconnect } from "../../reconnect.js";
 import type { Logger } from "../../telemetry/logger.js";
+import { errText, safeUrl } from "../../telemetry/redact.js";
 import type { Telemetry } from "../../telemetry/telemetry.js";
 import { ACK_LATER, deferredAcker } from "./acks.js";
 import type { MqttSourceConfig } from "./config.js";
@@ -114,14 +115,14 @@ export class MqttConnection {
     client.on("connect", (connack) => {
       this.lastError = undefined;
       this.reconnect.up({
-        url: this.cfg.url,
+        url: safeUrl(this.cfg.url),
         clientId: this.clientId,
         sessionPresent: connack.sessionPresent,
       });
       if (!connack.sessionPresent || this.cfg.clean) this.subscribe(client);
     });
     client.on("error", (err) => {
-      this.lastError = err.message;
+      this.lastError = errText(err);
     });
     client.on("close", () => this.onClose());
     return new Promise((resolve) => {
@@ -155,7 +156,7 @@ export class MqttConnection {
   private subscribe(client: MqttClient): void {
     client.subscribe(this.cfg.topics, { qos: this.cfg.qos }, (err, granted) => {
       if (err) {
-        this.log.error({ err: err.message, topics: this.cfg.topics }, "mqtt subscribe failed");
+        this.log.error({ err: errText(err), topics: this.cfg.topics }, "mqtt subscribe failed");
         return;
       }
       const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
@@ -167,14 +168,14 @@ export class MqttConnection {
   /** Not acknowledged: reconnect so the broker redelivers it rather than waiting forever. */
   private notCommitted(client: MqttClient, packet: IPublishPacket, err: unknown, generation: number): void {
     if (generation !== this.generation) return;
-    this.log.error({ err: String(err), topic: packet.topic }, "message not committed; reconnecting");
+    this.log.error({ err: errText(err), topic: packet.topic }, "message not committed; reconnecting");
     client.stream?.destroy();
   }
 
   private onClose(): void {
     this.generation++;
     if (this.stopped) return;
-    this.reconnect.down(this.lastError ?? "connection closed", { url: this.cfg.url });
+    this.reconnect.down(this.lastError ?? "connection closed", { url: safeUrl(this.cfg.url) });
   }
 
   private options(): IClientOptions {

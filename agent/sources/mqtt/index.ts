@@ -9,9 +9,10 @@ export interface MqttDeps {
 }
 
 /**
- * Subscribes to an external broker and commits each message before acknowledging it (DESIGN §3):
- * a QoS1 message the agent has not committed stays with the broker, which redelivers it after a
- * reconnect or a crash; the content-derived id makes such a redelivery a duplicate kept once.
+ * Subscribes to an external broker and commits each message before acknowledging it: a QoS1
+ * message the agent has not committed stays with the broker, which redelivers it after a reconnect
+ * or a crash. A redelivery is recognised as a duplicate (and kept once) only when the payload has
+ * a device timestamp or sequence, which gives it a content-derived id; otherwise it is stored again.
  */
 export function createMqttSource(cfg: MqttSourceConfig, ctx: SourceContext, deps: MqttDeps = {}): Source {
   const parser = createParser(cfg);

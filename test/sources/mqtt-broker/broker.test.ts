@@ -30,11 +30,14 @@ async function client(src: MqttBrokerSource, opts = {}): Promise<MqttClient> {
 
 describe("mqtt-broker source", () => {
   it("takes a QoS1 publish into the ingest, sensor from the topic template", async () => {
-    const { recording, src } = await setup({
+    const { recording, src, telemetry } = await setup({
       topics: ["sensors/#"],
       topicTemplate: "sensors/{room}/{sensor}/temperature",
     });
     expect(src.port).toBeGreaterThan(0);
+    expect(telemetry.health.snapshot().components).toContainEqual(
+      expect.objectContaining({ kind: "source", name: "broker", ok: true }),
+    );
     const c = await client(src);
     await c.publishAsync(
       "sensors/kitchen/t1/temperature",
@@ -77,7 +80,7 @@ describe("mqtt-broker source", () => {
   });
 
   it("acks and relays in publish order even when commits finish out of order, rejects included", async () => {
-    const { ingest, src } = await setup();
+    const { ingest, src } = await setup({ subscribe: ["t/#"] });
     ingest.shuffle = true;
     const sub = await client(src);
     const delivered: number[] = [];
@@ -173,7 +176,7 @@ describe("mqtt-broker source", () => {
   });
 
   it("does not relay or retain a refused message", async () => {
-    const { src } = await setup();
+    const { src } = await setup({ subscribe: ["r/#"] });
     const pub = await client(src);
     await pub.publishAsync("r/x", "garbage", { qos: 1, retain: true });
     await pub.publishAsync("r/x", '{"sensor":"a","temperature":20}', { qos: 1, retain: true });

@@ -97,3 +97,22 @@ export async function rejectedCount(telemetry: Telemetry, reason: string): Promi
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Current value of edgespool_broker_refused_total for one reason (0 before the first refusal). */
+export async function refusedCount(telemetry: Telemetry, reason: string): Promise<number> {
+  const metric = telemetry.registry.getSingleMetric("edgespool_broker_refused_total");
+  if (metric === undefined) return 0;
+  const m = await metric.get();
+  return m.values.filter((v) => v.labels.reason === reason).reduce((a, v) => a + v.value, 0);
+}
+
+/** The SUBACK return codes for each filter (mqtt.js rejects when any is 0x80; the packet is on the error). */
+export async function suback(c: MqttClient, subs: Record<string, { qos: 0 | 1 }>): Promise<number[]> {
+  try {
+    return (await c.subscribeAsync(subs)).map((g) => g.qos);
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (granted === undefined) throw err;
+    return granted;
+  }
+}

@@ -1,16 +1,17 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
-import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { createIngest, type IngestQueue } from "../../../agent/pipeline/ingest.js";
 import { decodeRecord } from "../../../agent/record/record.js";
-import { openSpool, type SpoolApi } from "../../../agent/spool/index.js";
+import type { SpoolApi } from "../../../agent/spool/index.js";
 import { silentLogger } from "../../../agent/telemetry/logger.js";
 import { Telemetry } from "../../../agent/telemetry/telemetry.js";
 import { tempDir } from "../../helpers/agent-process.js";
+import { haveTool } from "../../helpers/tools.js";
+import { makePki } from "../../helpers/tls-certs.js";
 import { connect, context, rejectedCount, startBroker } from "./helpers.js";
+import { openTestSpool } from "../../helpers/spool-ingest.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -19,14 +20,7 @@ afterEach(async () => {
 
 function realIngest(): { spool: SpoolApi; ingest: IngestQueue; telemetry: Telemetry } {
   const telemetry = new Telemetry(silentLogger());
-  const spool = openSpool({
-    dir: tempDir(),
-    sync: "normal",
-    maxBytes: 1e9,
-    maxAgeMs: 1e9,
-    onFull: "drop-oldest",
-    telemetry,
-  });
+  const { spool } = openTestSpool({ telemetry });
   spool.setSinks(["out"]);
   const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 5000 });
   cleanups.push(() => spool.close());
@@ -82,57 +76,33 @@ describe("mqtt-broker into the real spool", () => {
     expect(dup.values[0]?.value).toBe(1);
   });
 
-  it("serves MQTT over TLS with a certificate made at test time", async () => {
-    const dir = tempDir();
-    const key = join(dir, "key.pem");
-    const cert = join(dir, "cert.pem");
-    try {
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          key,
-          "-out",
-          cert,
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        { stdio: "ignore" },
-      );
-    } catch {
-      console.warn("openssl not available: TLS test skipped");
-      return;
-    }
-    const { spool, ingest, telemetry } = realIngest();
-    const src = await startBroker(context(ingest, telemetry), { tls: { cert, key } });
-    cleanups.push(() => src.stop());
-    const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
-      ca: readFileSync(cert),
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-    });
-    cleanups.push(async () => {
-      await c.endAsync(true);
-    });
-    await c.publishAsync("t/a", '{"sensor":"tls","temperature":21.5}', { qos: 1 });
-    const rows = spool.read(0, 10);
-    expect(rows.map((r) => r.sensor)).toEqual(["tls"]);
-    // A plain-TCP client cannot talk to the TLS listener.
-    await expect(connect(src.port, { connectTimeout: 1000 })).rejects.toThrow();
-    // A socket stuck before its handshake must not hold stop() up.
-    const idle = netConnect(src.port, "127.0.0.1");
-    idle.on("error", () => undefined);
-    await new Promise((resolve) => idle.once("connect", resolve));
-    await src.stop();
-    expect(idle.destroyed || (await new Promise((r) => idle.once("close", () => r(true))))).toBe(true);
-  });
+  it.skipIf(!haveTool("openssl", "the broker TLS test"))(
+    "serves MQTT over TLS with a certificate made at test time",
+    async () => {
+      const pki = makePki(tempDir(), "site");
+      const server = pki.issue("server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost");
+      const { spool, ingest, telemetry } = realIngest();
+      const src = await startBroker(context(ingest, telemetry), { tls: server });
+      cleanups.push(() => src.stop());
+      const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${src.port}`, {
+        ca: readFileSync(pki.caFile),
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
+      cleanups.push(async () => {
+        await c.endAsync(true);
+      });
+      await c.publishAsync("t/a", '{"sensor":"tls","temperature":21.5}', { qos: 1 });
+      const rows = spool.read(0, 10);
+      expect(rows.map((r) => r.sensor)).toEqual(["tls"]);
+      // A plain-TCP client cannot talk to the TLS listener.
+      await expect(connect(src.port, { connectTimeout: 1000 })).rejects.toThrow();
+      // A socket stuck before its handshake must not hold stop() up.
+      const idle = netConnect(src.port, "127.0.0.1");
+      idle.on("error", () => undefined);
+      await new Promise((resolve) => idle.once("connect", resolve));
+      await src.stop();
+      expect(idle.destroyed || (await new Promise((r) => idle.once("close", () => r(true))))).toBe(true);
+    },
+  );
 });

@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { contentId } from "../../../agent/record/ids.js";
 import type { CanonicalRecord } from "../../../agent/record/record.js";
-import { openSpool, readSpoolStats } from "../../../agent/spool/index.js";
-import { Telemetry } from "../../../agent/telemetry/telemetry.js";
+import { readSpoolStats } from "../../../agent/spool/index.js";
 import {
   type AgentProcess,
   CLI,
@@ -15,6 +14,7 @@ import {
 } from "../../helpers/agent-process.js";
 import { haveMosquitto, Mosquitto } from "../../helpers/mosquitto.js";
 import { QosPublisher } from "../../helpers/mqtt-publisher.js";
+import { openTestSpool } from "../../helpers/spool-ingest.js";
 
 /**
  * Issue 4: the agent (`edgespool run`, a child process) subscribes to Mosquitto with a persistent
@@ -112,14 +112,7 @@ describe.skipIf(!haveMosquitto)("mqtt source: SIGKILL the agent mid-stream", () 
     }
     agent.child.kill("SIGTERM");
     await agent.exited;
-    const spool = openSpool({
-      dir: cfg.dataDir,
-      sync: "normal",
-      maxBytes: 512 * 1024 * 1024,
-      maxAgeMs: 24 * 3_600_000,
-      onFull: "drop-oldest",
-      telemetry: new Telemetry(),
-    });
+    const { spool } = openTestSpool({ dir: cfg.dataDir });
     let ids: string[];
     try {
       ids = spool.read(0, 10_000_000).map((r) => (JSON.parse(r.body) as CanonicalRecord).id);

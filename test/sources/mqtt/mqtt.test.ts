@@ -17,9 +17,6 @@ import { QosPublisher } from "../../helpers/mqtt-publisher.js";
 import { waitFor } from "../../helpers/recording-ingest.js";
 import { SpoolIngest } from "../../helpers/spool-ingest.js";
 
-if (!haveMosquitto)
-  console.warn("mosquitto is not installed: skipping MQTT source tests (apt-get install mosquitto)");
-
 describe.skipIf(!haveMosquitto)("mqtt source against Mosquitto", () => {
   let dir: string;
   let broker: Mosquitto;

@@ -11,8 +11,6 @@ import { RecordingIngest, recordingContext, waitFor } from "../../helpers/record
 import { haveSocat, PtyPair } from "../../helpers/socat-pty.js";
 import { SpoolIngest } from "../../helpers/spool-ingest.js";
 
-if (!haveSocat) console.warn("socat is not installed: skipping serial PTY tests (apt-get install socat)");
-
 describe.skipIf(!haveSocat)("serial source through a socat PTY pair", () => {
   let dir: string;
   let pty: PtyPair;

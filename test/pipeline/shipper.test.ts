@@ -70,10 +70,10 @@ afterEach(async () => {
   }
 });
 
-async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir()) {
+async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir(), idlePollMs = 20) {
   const telemetry = new Telemetry();
   const { spool } = openTestSpool({ dir, telemetry });
-  const shipper = startTestShipper(spool, sink, sinkCfg(extra), telemetry, { idlePollMs: 20 });
+  const shipper = startTestShipper(spool, sink, sinkCfg(extra), telemetry, { idlePollMs });
   open.push({ spool, shipper });
   const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
   const put = async (n: number, from = 0) => {
@@ -155,6 +155,35 @@ describe("shipping loop", () => {
     await put(3, 10);
     await until(() => f.lines.length === 6);
     expect(f.calls()).toBe(1);
+  });
+
+  it("sleeps without polling when idle and is woken by the commit that gives it work", async () => {
+    const f = faultySink("s", () => undefined);
+    // An hour between idle polls: only the notification can get the records shipped.
+    const { put, spool } = await setup(
+      f.sink,
+      { maxBatchRecords: 100, maxBufferAgeMs: 50 },
+      tempDir(),
+      3_600_000,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await put(2);
+    await until(() => f.lines.length === 2);
+    // Appended straight into the spool, with no notify() from anyone: the commit itself wakes it.
+    const rx = new Date().toISOString();
+    const direct = ["d1", "d2", "d3"].map((id) => ({
+      id,
+      sensor: "s",
+      ts: rx,
+      rx,
+      temperature: 20,
+      source: "t",
+      agent: "t",
+    }));
+    spool.append(direct);
+    await until(() => f.lines.length === 5);
+    await until(() => spool.stats().sinks[0]!.depth === 0);
+    expect(f.calls()).toBe(2);
   });
 
   it("keeps the cursor behind open aggregate windows, so a restart recomputes them with the same ids", async () => {

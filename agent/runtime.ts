@@ -88,9 +88,9 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
       s.health.backlog(st.sinks.find((k) => k.sink === s.sinkId)?.oldestAgeMs ?? 0);
     const reasons: string[] = [];
     const free = freeBytes(dataDir);
-    if (free !== undefined && free < config.health.minFreeBytes)
+    if (free !== undefined && free < current.health.minFreeBytes)
       reasons.push(
-        `disk full: ${free} bytes free under ${dataDir} (threshold ${config.health.minFreeBytes})`,
+        `disk full: ${free} bytes free under ${dataDir} (threshold ${current.health.minFreeBytes})`,
       );
     else if (!hasReserve(dataDir))
       // The spool gave its reserve file back to keep working on a full disk and found no room to take it again.
@@ -150,7 +150,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
       const transforms = () => createTransforms(cfg.transforms, { agentId: config.agentId });
       const shipper = new Shipper(spool, sink, cfg, transforms, telemetry, {
         now: opts.now,
-        health: config.health,
+        health: current.health,
       });
       shipper.start();
       return shipper;

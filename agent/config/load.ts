@@ -102,6 +102,8 @@ export function validateConfig(
     rememberSecrets(substituted);
     throw new ConfigError(file, problems.map(scrub));
   }
+  // Every config read (start, SIGHUP reload, check, status) adds its credentials to what logs scrub.
+  rememberSecrets(result.data);
   return deepFreeze(result.data);
 }
 

@@ -93,6 +93,8 @@ export class Shipper {
     const timer = setTimeout(() => this.abortCtl.abort(), timeoutMs);
     try {
       await this.running;
+      // Gone with the shipper (a sink removed by a reload); the sink's own state is forgotten by its owner.
+      this.telemetry.health.forget("loop", this.loopName);
     } finally {
       clearTimeout(timer);
       await this.sink

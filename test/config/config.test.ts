@@ -104,8 +104,6 @@ describe("config validation", () => {
     expect(files).toContain("example.yaml");
     // shared-network.json has no defaults for its secrets on purpose: unset, the agent must not start.
     const secrets = {
-      EDGESPOOL_PW_THERMO_KITCHEN: "kitchen-device-password",
-      EDGESPOOL_PW_THERMO_OFFICE: "office-device-password",
       EDGESPOOL_UPSTREAM_TOKEN: "upstream-token",
       EDGESPOOL_SPOOL_KEY: "0123456789abcdef0123456789abcdef",
     };

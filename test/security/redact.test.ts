@@ -128,4 +128,17 @@ describe("redaction helpers", () => {
     });
     expect(h.snapshot().components[0]!.reason).toBe("connect mqtt://h failed: [redacted]");
   });
+
+  it("a config read later (a SIGHUP reload) adds its credentials to what is scrubbed", () => {
+    validateConfig(
+      {
+        sinks: [
+          { type: "http", id: "h", url: "http://h/", headers: { authorization: "Bearer reload-tok-77" } },
+        ],
+      },
+      "reloaded.json",
+      {},
+    );
+    expect(scrub("echo: Bearer reload-tok-77")).toBe("echo: [redacted]");
+  });
 });

@@ -228,7 +228,8 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       httpEcho: () => /"sink":"http-echo"[^\n]*HTTP 503/.test(out),
       httpDown: () => /"sink":"http-down"[^\n]*ECONNREFUSED/.test(out),
       kinesisDown: () => /"sink":"kin-down"[^\n]*ECONNREFUSED/.test(out),
-      brokerRefused: () => seen("mqtt client refused: bad credentials"),
+      brokerRefused: () =>
+        seen("mqtt client refused at CONNECT") && out.includes(`"reason":"bad-credentials"`),
     };
     const missing = () => Object.keys(paths).filter((k) => !paths[k as keyof typeof paths]());
     await waitFor(() => missing().length === 0, 60_000, 100);

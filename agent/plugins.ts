@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { fileSinkSchema } from "./sinks/file/config.js";
+import { firehoseSinkSchema } from "./sinks/firehose/config.js";
 import { httpSinkSchema } from "./sinks/http/config.js";
 import { kinesisSinkSchema } from "./sinks/kinesis/config.js";
 import { mqttSinkSchema } from "./sinks/mqtt/config.js";
@@ -31,6 +32,7 @@ export const sinkSchemas = [
   fileSinkSchema,
   httpSinkSchema,
   mqttSinkSchema,
+  firehoseSinkSchema,
 ] as const;
 
 export type SourceConfig = z.infer<(typeof sourceSchemas)[number]>;
@@ -56,6 +58,7 @@ const sinkLoaders: {
   http: async () => (await import("./sinks/http/index.js")).createHttpSink,
   mqtt: async () => (await import("./sinks/mqtt/index.js")).createMqttSink,
   kinesis: async () => (await import("./sinks/kinesis/index.js")).createKinesisSink,
+  firehose: async () => (await import("./sinks/firehose/index.js")).createFirehoseSink,
 };
 
 export async function createSource(cfg: SourceConfig, ctx: SourceContext): Promise<Source> {

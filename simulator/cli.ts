@@ -65,6 +65,7 @@ interface Opts {
   file?: string;
   format: Format;
   humidity: boolean;
+  hot: boolean;
   faults?: string;
   oversizeBytes: number;
   outsideMean: number;
@@ -119,6 +120,11 @@ export function simCommand(): Command {
     .option("--file <path>", "file to append lines to")
     .addOption(new Option("--format <format>", "payload format").choices([...FORMATS]).default("canonical"))
     .option("--humidity", "add relative humidity to every reading", false)
+    .option(
+      "--hot",
+      "add hot places: a sauna, a server cupboard, a heater stuck on (readings >= 35 °C)",
+      false,
+    )
     .option("--faults <spec>", "fault rates, e.g. dropout=0.01,spike=0.002,duplicate=0.01,storm=2");
   for (const kind of FAULT_KINDS) {
     const unit = kind === "reconnect-storm" ? "storms per simulated hour" : "fraction of readings";
@@ -186,6 +192,7 @@ async function runSim(o: Opts): Promise<number> {
     intervalMs: o.interval,
     format: o.format,
     humidity: o.humidity,
+    hot: o.hot,
     faults,
     oversizeBytes: o.oversizeBytes,
     outsideMeanC: o.outsideMean,

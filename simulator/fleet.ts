@@ -7,6 +7,7 @@ import {
   type MalformedKind,
   type Measurement,
 } from "./formats.js";
+import { createHotRooms } from "./hot.js";
 import { createDevices, createRooms, type Device } from "./layout.js";
 import { Building, MAX_STEP_S, Outside, type Room } from "./physics.js";
 import { hashSeed, Random } from "./prng.js";
@@ -33,6 +34,8 @@ export interface FleetOptions {
   outsideAmplitudeC: number;
   /** Local time = UTC + this, for the daily cycle and schedules. */
   tzOffsetHours: number;
+  /** Add the hot places (sauna, server cupboard, a heater stuck on): see hot.ts. */
+  hot: boolean;
 }
 
 export const DEFAULT_FLEET: Readonly<Omit<FleetOptions, "start">> = Object.freeze({
@@ -47,6 +50,7 @@ export const DEFAULT_FLEET: Readonly<Omit<FleetOptions, "start">> = Object.freez
   outsideMeanC: 6,
   outsideAmplitudeC: 5,
   tzOffsetHours: 0,
+  hot: false,
 });
 
 /** One reading as generated, with what was done to it: a line of the ground-truth log. */
@@ -109,7 +113,7 @@ type Held = { events: FleetEvent[]; left: number };
 export function createFleet(opts: Partial<FleetOptions> = {}): Fleet {
   const o: FleetOptions = { ...DEFAULT_FLEET, start: Date.now(), ...opts };
   const rates: FaultRates = { ...NO_FAULTS, ...o.faults };
-  const rooms = createRooms(o.seed, o.rooms);
+  const rooms = [...createRooms(o.seed, o.rooms), ...(o.hot ? createHotRooms(o.seed) : [])];
   const devices = createDevices(o.seed, rooms, o.sensorsPerRoom, o.intervalMs, rates);
   const outside = new Outside(hashSeed(o.seed, "outside"), {
     meanC: o.outsideMeanC,

@@ -30,4 +30,4 @@ export {
 export type { Device } from "./layout.js";
 export { createOutput, type MessageEvent, type Output, type OutputSpec } from "./outputs/index.js";
 export { type RunOptions, type RunResult, runFleet } from "./run.js";
-export { createTruthWriter, readTruth, type TruthWriter } from "./truth.js";
+export { collectTruth, createTruthWriter, readTruth, type TruthWriter } from "./truth.js";

@@ -118,7 +118,19 @@ export interface RoomSpec {
   solarW: number;
   maxPeople: number;
   volumeM3: number;
+  /** A hot place (`--hot`): its own controller instead of a plain thermostat (see hot.ts). */
+  hot?: HotSpec;
 }
+
+/**
+ * What makes a hot place hot. A sauna's heater runs sessions at fixed local hours with a high
+ * setpoint; a server cupboard's equipment dissipates heat all the time and a thermostatic fan
+ * pushes it outside; a heater stuck on ignores its thermostat.
+ */
+export type HotSpec =
+  | { kind: "sauna"; sessionHours: number[]; sessionLengthH: number; setpointC: number }
+  | { kind: "server-cupboard"; equipmentW: number; fanW_K: number; fanOnC: number; fanOffC: number }
+  | { kind: "stuck-heater" };
 
 export class Room {
   temperature: number;
@@ -153,7 +165,8 @@ export class Room {
   /** Decides heater, people and window for the step starting at `tMs`. */
   control(tMs: number, dtS: number, tz: number): void {
     const s = this.spec;
-    if (s.heaterW > 0) {
+    if (s.hot) this.hotControl(s.hot, tMs, tz);
+    else if (s.heaterW > 0) {
       const sp = this.setpoint(tMs, tz);
       if (this.temperature < sp - s.hysteresisC) this.heaterOn = true;
       else if (this.temperature > sp + s.hysteresisC) this.heaterOn = false;
@@ -173,6 +186,30 @@ export class Room {
     }
   }
 
+  /** The fan of a server cupboard, on between its thresholds. */
+  fanOn = false;
+
+  private hotControl(hot: HotSpec, tMs: number, tz: number): void {
+    const s = this.spec;
+    if (hot.kind === "stuck-heater") this.heaterOn = true;
+    else if (hot.kind === "sauna") {
+      const h = hourOfDay(tMs, tz);
+      const session = hot.sessionHours.some((start) => (h - start + 24) % 24 < hot.sessionLengthH);
+      if (!session || this.temperature > hot.setpointC + s.hysteresisC) this.heaterOn = false;
+      else if (this.temperature < hot.setpointC - s.hysteresisC) this.heaterOn = true;
+    } else {
+      if (this.temperature > hot.fanOnC) this.fanOn = true;
+      else if (this.temperature < hot.fanOffC) this.fanOn = false;
+    }
+  }
+
+  /** Heat from equipment minus what a running fan exhausts to outside, W. */
+  private hotFlow(tOut: number): number {
+    const hot = this.spec.hot;
+    if (hot?.kind !== "server-cupboard") return 0;
+    return hot.equipmentW - (this.fanOn ? hot.fanW_K * (this.temperature - tOut) : 0);
+  }
+
   /** Net heat flow into the room, W, from the state at the start of the step. */
   heatFlow(tMs: number, outside: Outside, now: OutsideNow = outsideNow(outside, tMs)): number {
     const s = this.spec;
@@ -180,7 +217,7 @@ export class Room {
     let q = (s.lossOutside + (this.windowOpen ? s.lossWindow : 0)) * (tOut - this.temperature);
     for (const n of this.neighbours) q += s.lossNeighbour * (n.temperature - this.temperature);
     if (this.heaterOn) q += s.heaterW;
-    q += this.occupants * 100 + now.sun * s.solarW;
+    q += this.occupants * 100 + now.sun * s.solarW + this.hotFlow(tOut);
     return q;
   }
 

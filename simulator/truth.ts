@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import { createInterface } from "node:readline";
-import type { TruthEntry } from "./fleet.js";
+import type { TruthEntry, TruthReading } from "./fleet.js";
 
 /**
  * The ground-truth log: one JSON line per reading (in the order the fleet sent them, dropouts
@@ -37,4 +37,13 @@ export async function readTruth(path: string): Promise<TruthEntry[]> {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
   for await (const line of lines) if (line.trim() !== "") out.push(JSON.parse(line) as TruthEntry);
   return out;
+}
+
+/** A truth log kept in memory: the readings (no storms) are appended to `into`. */
+export function collectTruth(into: TruthReading[]): TruthWriter {
+  return {
+    write: (e) => void (e.type === "reading" && into.push(e)),
+    drain: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
 }

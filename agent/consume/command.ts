@@ -15,8 +15,13 @@ function filterArg(v: string): string {
   return v;
 }
 
+function usage(problem: string): void {
+  process.stderr.write(`consume: ${problem} (see edgespool consume --help)\n`);
+  process.exitCode = 2;
+}
+
 interface ConsumeFlags {
-  stream: string;
+  stream?: string;
   endpoint?: string;
   region?: string;
   db: string;
@@ -24,6 +29,12 @@ interface ConsumeFlags {
   from: "trim-horizon" | "latest";
   follow?: boolean;
   untilIdle?: number;
+  table?: string;
+  dynamodbEndpoint?: string;
+  app?: string;
+  worker?: string;
+  leaseMs: number;
+  leases?: boolean;
   gaps?: boolean;
 }
 
@@ -34,8 +45,10 @@ interface ConsumeFlags {
  */
 export function consumeCommand(): Command {
   return new Command("consume")
-    .description("read a Kinesis stream, de-aggregate, drop duplicate ids, store readings in SQLite")
-    .requiredOption("-s, --stream <name>", "stream name")
+    .description(
+      "read a Kinesis stream, de-aggregate, store each reading once in SQLite or DynamoDB; share shards with --app",
+    )
+    .option("-s, --stream <name>", "stream name (required unless --leases)")
     .option("-e, --endpoint <url>", "endpoint, e.g. http://127.0.0.1:4567 for kinesalite")
     .option("-r, --region <region>", "AWS region (default: AWS_REGION)")
     .option("-d, --db <file>", "SQLite file for readings and per-shard checkpoints", "consumer.db")
@@ -47,9 +60,38 @@ export function consumeCommand(): Command {
     )
     .option("--follow", "keep reading new records until interrupted")
     .option("--until-idle <ms>", "stop once no new record arrived for this many ms", msArg)
+    .option("--table <name>", "store readings in this DynamoDB table (created if missing) instead of --db")
+    .option("--dynamodb-endpoint <url>", "DynamoDB endpoint, e.g. http://127.0.0.1:4568 for dynalite")
+    .option("--app <name>", "share the stream with other workers through the lease table <name>")
+    .option("--worker <id>", "this worker's name in the lease table (default: the process id)")
+    .option(
+      "--lease-ms <ms>",
+      "failover time: a lease not renewed for this long is taken over",
+      msArg,
+      10_000,
+    )
+    .option("--leases", "print who holds which shard of --app and how far behind each is, then exit")
     .option("--gaps", "add per-device gaps in the device sequence (dseq) to the summary")
     .action(async (flags: ConsumeFlags) => {
       const log = createLogger();
+      if (flags.leases) {
+        if (!flags.app) return usage("--leases needs --app NAME");
+        const { leaseReport } = await import("./report.js");
+        const ep = { endpoint: flags.dynamodbEndpoint, region: flags.region };
+        try {
+          process.stdout.write(await leaseReport(flags.app, ep));
+        } catch (err) {
+          log.error(
+            { app: flags.app, err: err instanceof Error ? err.message : String(err) },
+            "no lease table",
+          );
+          process.exitCode = 1;
+        }
+        return;
+      }
+      if (!flags.stream) return usage("--stream NAME is required");
+      // The gap report reads the readings back from the SQLite file.
+      if (flags.gaps && flags.table) return usage("--gaps reads --db; it does not work with --table");
       const ctl = new AbortController();
       const stop = () => ctl.abort();
       process.once("SIGINT", stop);
@@ -66,12 +108,24 @@ export function consumeCommand(): Command {
           from: flags.from,
           follow: flags.follow === true,
           untilIdleMs: flags.untilIdle,
+          table: flags.table,
+          dynamodbEndpoint: flags.dynamodbEndpoint,
+          app: flags.app,
+          worker: flags.worker,
+          leaseMs: flags.leaseMs,
           signal: ctl.signal,
           log,
         });
-        log.info({ ...stats, db: flags.db }, "consume finished");
+        log.info(
+          { ...stats, ...(flags.table ? { table: flags.table } : { db: flags.db }) },
+          "consume finished",
+        );
         const gaps = flags.gaps ? (await import("./gaps.js")).gapReport(flags.db) : undefined;
         process.stdout.write(`${JSON.stringify(gaps ? { ...stats, gaps } : stats)}\n`);
+      } catch (err) {
+        // A stream or table that is not there, no credentials: one line that says so, exit 1.
+        log.error({ err: err instanceof Error ? err.message : String(err) }, "consume failed");
+        process.exitCode = 1;
       } finally {
         process.off("SIGINT", stop);
         process.off("SIGTERM", stop);

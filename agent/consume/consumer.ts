@@ -3,7 +3,6 @@ import {
   type GetRecordsCommandOutput,
   GetShardIteratorCommand,
   type KinesisClient,
-  type Shard,
   type ShardIteratorType,
 } from "@aws-sdk/client-kinesis";
 import { backoffDelay, sleep } from "../backoff.js";
@@ -16,12 +15,18 @@ import {
 } from "../sinks/kinesis/client.js";
 import { type Logger, silentLogger } from "../telemetry/logger.js";
 import { RateLimitedLog } from "../telemetry/ratelimit.js";
-import { unpack } from "./deagg.js";
-import { ConsumerStore, type StoredReading } from "./store.js";
+import { LeaseCoordinator } from "./coordinator.js";
+import { createDynamoClient, DynamoReadings } from "./dynamo.js";
+import { LATEST, LeaseTable, TRIM_HORIZON } from "./leases.js";
+import { type ConsumeStats, decodePage, emptyStats } from "./page.js";
+import { type Destination, LeaseProgress, LocalProgress, type Progress, type ShardInfo } from "./progress.js";
+import { ConsumerStore } from "./store.js";
+
+export type { ConsumeStats } from "./page.js";
 
 export interface ConsumeOptions extends KinesisEndpoint {
   stream: string;
-  /** SQLite file for readings and checkpoints. */
+  /** SQLite file for readings (without `table`) and checkpoints (without `app`). */
   db: string;
   /** Keep only readings matching this expression, e.g. `temperature >= 35`. */
   filter?: string | undefined;
@@ -37,175 +42,121 @@ export interface ConsumeOptions extends KinesisEndpoint {
   minPollIntervalMs?: number;
   /** GetRecords page size. */
   limit?: number;
+  /** DynamoDB table for the readings instead of the SQLite file (created if missing). */
+  table?: string | undefined;
+  /** DynamoDB endpoint, e.g. http://127.0.0.1:4568 for dynalite. */
+  dynamodbEndpoint?: string | undefined;
+  /** Share the stream with other workers of this application through the lease table `app`. */
+  app?: string | undefined;
+  /** This worker's name in the lease table. */
+  worker?: string | undefined;
+  /** Failover time: a lease not renewed for this long is taken over. */
+  leaseMs?: number;
   signal?: AbortSignal;
   log?: Logger;
   client?: KinesisClient;
 }
 
-export interface ConsumeStats {
-  kinesisRecords: number;
-  userRecords: number;
-  stored: number;
-  duplicates: number;
-  filtered: number;
-  invalid: number;
-  /** Aggregates dropped because a user record in them hashes outside their shard (as KCL does). */
-  outOfShard: number;
-  shardsEnded: number;
-}
-
-interface ShardState {
-  id: string;
-  parents: string[];
-  range: { start: bigint; end: bigint };
-  open: boolean;
+interface ShardState extends ShardInfo {
+  start: string;
   iterator?: string | undefined;
-  ended: boolean;
   /** The last poll returned nothing: caught up for now. */
   idle: boolean;
   nextPollAt: number;
-  lastSequence?: string | undefined;
 }
 
 /**
- * A KCL-like reader (`edgespool consume`): every shard, parents drained to SHARD_END before their
- * children, one iterator per shard, checkpoints in SQLite so a restart resumes, KPL
- * de-aggregation, duplicates stored once. Without `follow` or `untilIdleMs` it stops when every
- * shard is caught up.
+ * A KCL-like reader: parents drained to SHARD_END before their children, one iterator per
+ * shard, checkpoints so a restart resumes, KPL de-aggregation, duplicates stored once. Alone it
+ * reads every shard; with `app`, it reads the shards whose leases it holds. Without `follow`
+ * or `untilIdleMs` a lone consumer stops when every shard is caught up (a worker with `app`
+ * keeps going: its share changes as others come and go).
  */
 export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats> {
   const log = opts.log ?? silentLogger();
   const filter: FilterFn | undefined = opts.filter ? compileFilter(opts.filter) : undefined;
   const client = opts.client ?? createKinesisClient(opts);
-  const store = new ConsumerStore(opts.db);
+  const local = new ConsumerStore(opts.db);
   const limiter = new RateLimitedLog(10_000);
-  const stats: ConsumeStats = {
-    kinesisRecords: 0,
-    userRecords: 0,
-    stored: 0,
-    duplicates: 0,
-    filtered: 0,
-    invalid: 0,
-    outOfShard: 0,
-    shardsEnded: 0,
-  };
-  const shards = new Map<string, ShardState>();
-  const firstRun = !store.hasCheckpoints(opts.stream);
-  let startupListing = true;
+  const stats = emptyStats();
+  const from = opts.from ?? "trim-horizon";
   const warn = (key: string, fields: Record<string, unknown>, msg: string) => {
     const suppressed = limiter.take(key);
     if (suppressed >= 0) log.warn({ ...fields, suppressed }, msg);
   };
+  const ddb =
+    opts.table || opts.app ? createDynamoClient({ ...opts, endpoint: opts.dynamodbEndpoint }) : undefined;
+  let progress: Progress | undefined;
+  const listing = new Map<string, ShardInfo>();
+  const shards = new Map<string, ShardState>();
 
   async function refreshShards(): Promise<void> {
-    const listed: Shard[] = await listAllShards(client, opts.stream, opts.signal);
-    for (const s of listed) {
-      if (!s.ShardId || shards.has(s.ShardId)) continue;
-      const open = !s.SequenceNumberRange?.EndingSequenceNumber;
-      const cp = store.checkpoint(opts.stream, s.ShardId);
-      // `--from latest` skips history: shards already closed at the first start are not read.
-      const skip = !cp && firstRun && startupListing && opts.from === "latest" && !open;
-      if (skip) store.commit(opts.stream, s.ShardId, [], null, true);
-      shards.set(s.ShardId, {
+    for (const s of await listAllShards(client, opts.stream, opts.signal)) {
+      if (!s.ShardId) continue;
+      listing.set(s.ShardId, {
         id: s.ShardId,
         parents: [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p),
         range: {
           start: BigInt(s.HashKeyRange!.StartingHashKey!),
           end: BigInt(s.HashKeyRange!.EndingHashKey!),
         },
-        open,
-        ended: skip || (cp?.ended ?? false),
-        idle: false,
-        nextPollAt: 0,
-        lastSequence: cp?.sequenceNumber ?? undefined,
+        open: !s.SequenceNumberRange?.EndingSequenceNumber,
       });
     }
-    startupListing = false;
+    await progress!.sync([...listing.values()]);
   }
 
-  /** A shard is readable once every parent still listed has reached SHARD_END (KCL's rule). */
-  const readable = (s: ShardState) => !s.ended && s.parents.every((p) => shards.get(p)?.ended ?? true);
+  /** Follows the assignment: new shards get a state from their checkpoint, lost ones are dropped. */
+  function reassign(): boolean {
+    const mine = progress!.assigned();
+    let missing = false;
+    for (const id of shards.keys()) if (!mine.has(id)) shards.delete(id);
+    for (const [id, start] of mine) {
+      if (shards.has(id)) continue;
+      const info = listing.get(id);
+      if (!info) {
+        missing = true;
+        continue;
+      }
+      shards.set(id, { ...info, start, idle: false, nextPollAt: 0 });
+    }
+    return missing;
+  }
 
   async function iteratorFor(s: ShardState): Promise<string | undefined> {
-    let type: ShardIteratorType = "TRIM_HORIZON";
-    if (s.lastSequence) type = "AFTER_SEQUENCE_NUMBER";
-    else if (firstRun && opts.from === "latest" && s.open && s.parents.length === 0) type = "LATEST";
+    const type: ShardIteratorType =
+      s.start === TRIM_HORIZON ? "TRIM_HORIZON" : s.start === LATEST ? "LATEST" : "AFTER_SEQUENCE_NUMBER";
     const res = await client.send(
       new GetShardIteratorCommand({
         StreamName: opts.stream,
         ShardId: s.id,
         ShardIteratorType: type,
-        ...(type === "AFTER_SEQUENCE_NUMBER" ? { StartingSequenceNumber: s.lastSequence } : {}),
+        ...(type === "AFTER_SEQUENCE_NUMBER" ? { StartingSequenceNumber: s.start } : {}),
       }),
       opts.signal ? { abortSignal: opts.signal } : {},
     );
     return res.ShardIterator;
   }
 
-  function toReading(data: Buffer): StoredReading | undefined {
-    let v: unknown;
-    try {
-      v = JSON.parse(data.toString("utf8"));
-    } catch {
-      return undefined;
-    }
-    if (!v || typeof v !== "object") return undefined;
-    const o = v as Record<string, unknown>;
-    if (typeof o.id !== "string" || o.id === "" || typeof o.sensor !== "string") return undefined;
-    if (filter && !filter(o)) {
-      stats.filtered++;
-      return undefined;
-    }
-    const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : null);
-    return {
-      id: o.id,
-      sensor: o.sensor,
-      ts: typeof o.ts === "string" ? o.ts : null,
-      temperature: num(o.temperature),
-      humidity: num(o.humidity),
-      seq: num(o.seq),
-      body: data.toString("utf8"),
-    };
-  }
-
-  function apply(s: ShardState, res: GetRecordsCommandOutput): void {
-    const readings: StoredReading[] = [];
-    for (const r of res.Records ?? []) {
-      stats.kinesisRecords++;
-      const u = unpack(r.Data ?? new Uint8Array(), r.PartitionKey ?? "", s.range);
-      if (u.kind === "out-of-shard") {
-        stats.outOfShard++;
-        warn(
-          `oos:${s.id}`,
-          { shard: s.id, records: u.count },
-          "aggregate outside its shard's hash range dropped",
-        );
-        continue;
-      }
-      if (u.kind === "corrupt") {
-        stats.invalid++;
-        warn("corrupt", { shard: s.id, err: u.error }, "undecodable Kinesis record skipped");
-        continue;
-      }
-      for (const user of u.users) {
-        stats.userRecords++;
-        const before = stats.filtered;
-        const reading = toReading(user.data);
-        if (reading) readings.push(reading);
-        else if (stats.filtered === before) {
-          stats.invalid++;
-          warn("invalid", { shard: s.id }, "user record is not an edgespool record; skipped");
-        }
-      }
-    }
+  async function apply(s: ShardState, res: GetRecordsCommandOutput): Promise<void> {
+    const readings = decodePage(s.id, s.range, res.Records ?? [], filter, stats, warn);
     const last = res.Records?.at(-1)?.SequenceNumber ?? null;
     const ended = !res.NextShardIterator;
-    const stored = store.commit(opts.stream, s.id, readings, last, ended);
+    const { stored, kept } = await progress!.commit(s.id, readings, last, ended, res.MillisBehindLatest);
     stats.stored += stored;
     stats.duplicates += readings.length - stored;
-    if (last) s.lastSequence = last;
+    if (!kept) {
+      stats.leasesLost++;
+      shards.delete(s.id);
+      log.warn(
+        { shard: s.id, worker: opts.worker },
+        "lease lost: checkpoint not moved, shard left to its new owner",
+      );
+      return;
+    }
+    if (last) s.start = last;
     if (ended) {
-      s.ended = true;
+      shards.delete(s.id);
       stats.shardsEnded++;
       log.info({ shard: s.id }, "shard reached SHARD_END");
     }
@@ -215,14 +166,14 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
   async function poll(s: ShardState): Promise<number> {
     s.iterator ??= await iteratorFor(s);
     if (!s.iterator) {
-      apply(s, { Records: [], NextShardIterator: undefined, $metadata: {} });
+      await apply(s, { Records: [], NextShardIterator: undefined, $metadata: {} });
       return 0;
     }
     const res = await client.send(
       new GetRecordsCommand({ ShardIterator: s.iterator, Limit: opts.limit ?? 10_000 }),
       opts.signal ? { abortSignal: opts.signal } : {},
     );
-    apply(s, res);
+    await apply(s, res);
     s.iterator = res.NextShardIterator;
     const n = res.Records?.length ?? 0;
     s.idle = n === 0;
@@ -231,54 +182,73 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
 
   const pollMs = opts.pollMs ?? 250;
   const minPollMs = opts.minPollIntervalMs ?? 200;
+  const follow = opts.follow === true || (opts.app !== undefined && opts.untilIdleMs === undefined);
   let lastRecordAt = Date.now();
   let failures = 0;
   let lastListing = 0;
+  let shardEnded = false;
   try {
+    let dest: Destination = { kind: "sqlite" };
+    if (opts.table) {
+      const table = new DynamoReadings(ddb!, opts.table);
+      await table.ensure(opts.signal);
+      dest = { kind: "dynamodb", table };
+    }
+    if (opts.app) {
+      const leases = new LeaseTable(ddb!, opts.app);
+      await leases.ensure(opts.signal);
+      const coordinator = new LeaseCoordinator(leases, {
+        worker: opts.worker ?? `${process.pid}`,
+        leaseMs: opts.leaseMs ?? 10_000,
+        log,
+      });
+      progress = new LeaseProgress(coordinator, local, dest, opts.stream, from);
+      // The first take round runs at once; leases for the shards follow the first listing below.
+      coordinator.start();
+    } else progress = new LocalProgress(local, dest, opts.stream, from);
     while (!opts.signal?.aborted) {
       let got = 0;
       try {
-        const ending = [...shards.values()].some((s) => s.ended && s.open);
-        if (shards.size === 0 || ending || Date.now() - lastListing > 5_000) {
+        const ended = stats.shardsEnded;
+        if (lastListing === 0 || shardEnded || Date.now() - lastListing > 5_000) {
           await refreshShards();
           lastListing = Date.now();
-          for (const s of shards.values()) if (s.ended) s.open = false;
+          shardEnded = false;
         }
+        if (reassign()) lastListing = 0;
         for (const s of shards.values()) {
-          if (!readable(s) || Date.now() < s.nextPollAt) continue;
+          if (Date.now() < s.nextPollAt) continue;
           s.nextPollAt = Date.now() + minPollMs;
           got += await poll(s);
         }
+        shardEnded = stats.shardsEnded > ended;
         failures = 0;
       } catch (err) {
         if (opts.signal?.aborted) break;
         const code = errorCode(err);
         if (code === "ExpiredIteratorException") for (const s of shards.values()) s.iterator = undefined;
-        warn(
-          `err:${code}`,
-          { code, err: err instanceof Error ? err.message : String(err) },
-          "kinesis read failed",
-        );
-        if (++failures > 8 && !opts.follow) throw err;
+        warn(`err:${code}`, { code, err: err instanceof Error ? err.message : String(err) }, "read failed");
+        if (++failures > 8 && !follow) throw err;
         await sleep(backoffDelay(failures, { initialMs: 200, maxMs: 5_000 }), opts.signal);
         continue;
       }
       const now = Date.now();
       if (got > 0) {
         lastRecordAt = now;
-        const next = Math.min(...[...shards.values()].filter(readable).map((s) => s.nextPollAt));
+        const next = Math.min(...[...shards.values()].map((s) => s.nextPollAt));
         if (next > now) await sleep(next - now, opts.signal);
         continue;
       }
       if (opts.untilIdleMs !== undefined && now - lastRecordAt >= opts.untilIdleMs) break;
-      if (!opts.follow && opts.untilIdleMs === undefined) {
-        const pending = [...shards.values()].filter((s) => !s.ended);
-        if (pending.every((s) => s.idle && readable(s))) break;
+      if (!follow && opts.untilIdleMs === undefined && !shardEnded) {
+        if ([...shards.values()].every((s) => s.idle)) break;
       }
       await sleep(pollMs, opts.signal);
     }
   } finally {
-    store.close();
+    await progress?.close();
+    local.close();
+    ddb?.destroy();
     if (!opts.client) client.destroy();
   }
   return stats;

@@ -8,7 +8,18 @@ import type { Bench, BenchRow } from "./types.js";
  * one process, one after another (so they do not compete for the 2 cores), and prints each figure
  * beside its baseline measured in the same run.
  */
-const SUITES = ["spool", "spool-key", "broker", "kinesis", "sources", "sim", "peers"] as const;
+const SUITES = [
+  "spool",
+  "spool-key",
+  "broker",
+  "kinesis",
+  "sources",
+  "sim",
+  "peers",
+  "consume",
+  "firehose",
+  "footprint",
+] as const;
 
 function fmt(n: number | undefined, digits = 0): string {
   if (n === undefined || Number.isNaN(n)) return "";

@@ -4,15 +4,13 @@ import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { consumeCommand } from "../../agent/consume/command.js";
 import { consumeStream } from "../../agent/consume/consumer.js";
-import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import {
   clientWithStream,
   consumedRows,
   CREDS,
   type Kinesalite,
   makeRecords,
-  sinkConfig,
-  sinkContext,
+  putAll,
   startKinesalite,
   tempDir,
 } from "./helpers.js";
@@ -32,18 +30,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const signal = new AbortController().signal;
-
-async function put(
-  stream: string,
-  records: ReturnType<typeof makeRecords>,
-  extra: Record<string, unknown> = {},
-) {
-  const sink = createKinesisSink(sinkConfig(stream, k.endpoint, extra), sinkContext());
-  await sink.start();
-  expect(await sink.write(records, signal)).toEqual({});
-  await sink.close();
-}
+const put = (stream: string, records: ReturnType<typeof makeRecords>, extra: Record<string, unknown> = {}) =>
+  putAll(k.endpoint, stream, records, extra);
 
 const opts = (stream: string, db: string) => ({
   stream,

@@ -63,17 +63,34 @@ export function seeded(seed: number): () => number {
   };
 }
 
-export async function startFaultProxy(target: string, faults: Faults, seed = 1): Promise<FaultProxy> {
-  const rnd = seeded(seed);
+export interface Upstream {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** What a proxy handler gets: the request, its body, and ways to forward or answer it. */
+export interface ProxyCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  body: Buffer;
+  forward(body?: Buffer): Promise<Upstream>;
+  reply(status: number, headers: Record<string, string>, body: Buffer): void;
+}
+
+export interface Proxy {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A node:http proxy on 127.0.0.1 in front of `target` (kinesalite, dynalite): every request
+ * goes through `handle`, which forwards it (possibly changed), answers it itself, or cuts it.
+ */
+export async function startProxy(target: string, handle: (call: ProxyCall) => Promise<void>): Promise<Proxy> {
   const up = new URL(target);
   const agent = new Agent({ keepAlive: true });
-  const counts: FaultCounts = { putRecords: 0, failedEntries: 0, serverErrors: 0, cuts: 0 };
-  const attempts: PutEntry[][] = [];
-
-  const forward = (
-    req: IncomingMessage,
-    body: Buffer,
-  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
+  const forward = (req: IncomingMessage, body: Buffer): Promise<Upstream> =>
     new Promise((resolve, reject) => {
       const headers = { ...req.headers, host: up.host, "content-length": String(body.length) };
       const r = request(
@@ -92,18 +109,52 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
       r.on("error", reject);
       r.end(body);
     });
-
   const reply = (res: ServerResponse, status: number, headers: Record<string, string>, body: Buffer) => {
     const h: Record<string, string> = { ...headers, "content-length": String(body.length) };
     delete h["transfer-encoding"];
     res.writeHead(status, h).end(body);
   };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const call: ProxyCall = {
+        req,
+        res,
+        body,
+        forward: (b = body) => forward(req, b),
+        reply: (status, headers, b) => reply(res, status, headers, b),
+      };
+      handle(call).catch(() => {
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+export async function startFaultProxy(target: string, faults: Faults, seed = 1): Promise<FaultProxy> {
+  const rnd = seeded(seed);
+  const counts: FaultCounts = { putRecords: 0, failedEntries: 0, serverErrors: 0, cuts: 0 };
+  const attempts: PutEntry[][] = [];
+
+  async function handle({ req, body, forward, reply }: ProxyCall): Promise<void> {
     const target = String(req.headers["x-amz-target"] ?? "");
     if (!target.endsWith(".PutRecords")) {
-      const r = await forward(req, body);
-      return reply(res, r.status, r.headers, r.body);
+      const r = await forward();
+      return reply(r.status, r.headers, r.body);
     }
     counts.putRecords++;
     const input = JSON.parse(body.toString("utf8")) as { StreamName: string; Records: PutEntry[] };
@@ -113,14 +164,14 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
       const status = rnd() < 0.5 ? 500 : 503;
       const type = status === 500 ? "InternalFailure" : "ServiceUnavailable";
       const msg = Buffer.from(JSON.stringify({ __type: type, message: "injected" }));
-      return reply(res, status, { "content-type": "application/x-amz-json-1.1" }, msg);
+      return reply(status, { "content-type": "application/x-amz-json-1.1" }, msg);
     }
     const failed = input.Records.map(() => rnd() < faults.entryFailure);
     const kept = input.Records.filter((_, i) => !failed[i]);
     let answers: PutAnswer[] = [];
     if (kept.length > 0) {
-      const upstream = await forward(req, Buffer.from(JSON.stringify({ ...input, Records: kept })));
-      if (upstream.status !== 200) return reply(res, upstream.status, upstream.headers, upstream.body);
+      const upstream = await forward(Buffer.from(JSON.stringify({ ...input, Records: kept })));
+      if (upstream.status !== 200) return reply(upstream.status, upstream.headers, upstream.body);
       answers = (JSON.parse(upstream.body.toString("utf8")) as { Records: PutAnswer[] }).Records;
     }
     if (rnd() < faults.cutAfterAccept) {
@@ -145,31 +196,9 @@ export async function startFaultProxy(target: string, faults: Faults, seed = 1):
     const out = Buffer.from(
       JSON.stringify({ FailedRecordCount: failed.filter(Boolean).length, Records: merged }),
     );
-    reply(res, 200, { "content-type": "application/x-amz-json-1.1" }, out);
+    reply(200, { "content-type": "application/x-amz-json-1.1" }, out);
   }
 
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      handle(req, res, Buffer.concat(chunks)).catch(() => {
-        if (!res.headersSent) res.writeHead(502).end();
-        else res.destroy();
-      });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    faults,
-    counts,
-    attempts,
-    close: () =>
-      new Promise<void>((r) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  const proxy = await startProxy(target, handle);
+  return { ...proxy, faults, counts, attempts };
 }

@@ -14,6 +14,7 @@ import { type DeliveryOutcome, deliver } from "../../agent/pipeline/deliver.js";
 import { encodeRecord, type OutRecord } from "../../agent/record/record.js";
 import { createKinesisClient, listAllShards } from "../../agent/sinks/kinesis/client.js";
 import { type KinesisSinkConfig, kinesisSinkSchema } from "../../agent/sinks/kinesis/config.js";
+import { createKinesisSink } from "../../agent/sinks/kinesis/index.js";
 import type { Sink, SinkContext } from "../../agent/sinks/sink.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
@@ -125,6 +126,20 @@ export function sinkConfig(
     ...CREDS,
     ...extra,
   });
+}
+
+/** Ships `records` to `stream` with a fresh Kinesis sink, and fails the test unless all were accepted. */
+export async function putAll(
+  endpoint: string,
+  stream: string,
+  records: readonly OutRecord[],
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const sink = createKinesisSink(sinkConfig(stream, endpoint, extra), sinkContext());
+  await sink.start();
+  const res = await sink.write(records, new AbortController().signal);
+  await sink.close();
+  if (res.retry?.length || res.rejected?.length) throw new Error(`put to ${stream}: ${JSON.stringify(res)}`);
 }
 
 export function sinkContext(): SinkContext {

@@ -43,6 +43,7 @@ const SECRET = {
   brokerPw: "brokerPw-c5e8a2f9",
   brokerWrongPw: "brokerWrongPw-3a9d6e1b",
   spoolKey: "spoolKey-8e2b6c4f1a9d",
+  statusToken: "statusToken-5a7e3c9b1d",
 } as const;
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -97,7 +98,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
       log: { level: "debug" },
       shutdownTimeoutMs: 1000,
       spool: { key: SECRET.spoolKey },
-      http: { host: "127.0.0.1", port: metricsPort },
+      http: { host: "127.0.0.1", port: metricsPort, auth: { token: SECRET.statusToken } },
       sources: [
         {
           type: "mqtt",
@@ -236,6 +237,9 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
     expect(missing(), `paths not exercised; agent output:\n${out.slice(-3000)}`).toEqual([]);
 
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+    const apiStatus = await fetch(`http://127.0.0.1:${metricsPort}/api/status?token=${SECRET.statusToken}`);
+    expect(apiStatus.status).toBe(200);
+    const api = await apiStatus.text();
     const configFile = join(dir, "config.json");
     const status = await cli(["status", "--json", "--config", configFile]);
     expect(status).toContain('"sinks"');
@@ -250,7 +254,7 @@ describe.skipIf(!haveMosquitto)("no secrets in logs, metrics, status or check ou
     agent.child.kill("SIGTERM");
     await agent.exited;
     expect(out).toMatch(/"level":20/); // debug lines were captured too
-    const everything = { log: out, metrics, status, check, checkBroken };
+    const everything = { log: out, metrics, api, status, check, checkBroken };
     for (const [where, text] of Object.entries(everything))
       expect(leaks(text), `secrets in ${where}:\n${text.slice(0, 3000)}`).toEqual([]);
   });

@@ -13,6 +13,7 @@ import type { FaultRates } from "../../simulator/faults.js";
 import { createFleet, type TruthReading } from "../../simulator/fleet.js";
 import { createMqttOutput } from "../../simulator/outputs/mqtt.js";
 import { runFleet } from "../../simulator/run.js";
+import { collectTruth } from "../../simulator/truth.js";
 import { waitFor } from "./broker.js";
 
 /**
@@ -98,11 +99,7 @@ async function roundTrip(faults: Partial<FaultRates>, readings: number) {
     speed: 400,
     count: readings,
     tickMs: 10,
-    truth: {
-      write: (e) => e.type === "reading" && truth.push(e),
-      drain: async () => {},
-      close: async () => {},
-    },
+    truth: collectTruth(truth),
   });
   await output.close();
   const valid = truth.filter((t) => t.valid);

@@ -11,19 +11,20 @@ export interface KinesisEndpoint {
   requestTimeoutMs?: number | undefined;
 }
 
-function resolveRegion(o: KinesisEndpoint): string {
+function resolveRegion(o: KinesisEndpoint, service: string): string {
   const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   if (region) return region;
   if (o.endpoint) return "us-east-1";
-  throw new Error("kinesis: no region: set `region` in the config or AWS_REGION");
+  throw new Error(`${service}: no region: set \`region\` in the config or AWS_REGION`);
 }
 
 /**
- * An SDK v3 client on HTTP/1.1 (`NodeHttpHandler`): the default handler fails against local
- * endpoints such as kinesalite. SDK-level retries are off: the sink retries per entry and the
+ * Settings every SDK v3 client here shares (Kinesis, DynamoDB, Firehose): HTTP/1.1
+ * (`NodeHttpHandler`), since the default handler fails against local endpoints such as
+ * kinesalite and dynalite; SDK-level retries off, since the callers retry per entry and the
  * shipping loop retries whole batches, so one place decides (and counts) every retry.
  */
-export function createKinesisClient(o: KinesisEndpoint): KinesisClient {
+export function awsClientConfig(o: KinesisEndpoint, service: string) {
   // The project targets Node 20 (package.json engines) with a pinned SDK: the SDK's notice that
   // future releases need Node 22 would print a multi-line warning on every start. An explicit
   // setting in the environment still wins.
@@ -36,8 +37,8 @@ export function createKinesisClient(o: KinesisEndpoint): KinesisClient {
           ...(o.sessionToken ? { sessionToken: o.sessionToken } : {}),
         }
       : undefined;
-  return new KinesisClient({
-    region: resolveRegion(o),
+  return {
+    region: resolveRegion(o, service),
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
     ...(credentials ? { credentials } : {}),
     maxAttempts: 1,
@@ -45,7 +46,11 @@ export function createKinesisClient(o: KinesisEndpoint): KinesisClient {
       connectionTimeout: Math.min(5000, o.requestTimeoutMs ?? 10_000),
       requestTimeout: o.requestTimeoutMs ?? 10_000,
     }),
-  });
+  };
+}
+
+export function createKinesisClient(o: KinesisEndpoint): KinesisClient {
+  return new KinesisClient(awsClientConfig(o, "kinesis"));
 }
 
 /** Every shard of a stream, open and closed, following NextToken. */

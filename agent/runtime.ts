@@ -122,6 +122,7 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
   const ingest: IngestQueue = createIngest(watched, telemetry, {
     agentId: config.agentId,
     maxCommitRecords: config.spool.maxCommitRecords,
+    commitDelayMs: config.spool.commitDelayMs,
     now: opts.now,
   });
   const notifying: IngestQueue = {
@@ -130,8 +131,8 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
       return ingest.pending;
     },
     async submit(source, readings) {
+      // Shippers hear of the commit from the spool itself (onCommit).
       const outcome = await ingest.submit(source, readings);
-      if (outcome.stored > 0) for (const s of shippers.values()) s.notify(outcome.stored);
       // After the commit, one call per submission: the status page's bounded per-sensor history
       // (not for a submission a full spool refused outright).
       if (outcome.dropped < readings.length) sensors.record(source, readings);

@@ -1,67 +1,11 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from "commander";
-import { ConfigError, loadConfig } from "../config/load.js";
-import type { Config } from "../config/schema.js";
-import { resolveConfigPath } from "./config-file.js";
+import module from "node:module";
 
-function load(file: string | undefined): Readonly<Config> {
-  return loadConfig(resolveConfigPath(file));
-}
+// Start-up on a Pi is mostly compiling JavaScript (zod, aedes, pino, prom-client). Node 22.1+ can
+// keep the compiled code on disk: NODE_COMPILE_CACHE names the folder (the systemd unit gives it
+// one), else Node's temp folder. Node 20 has no such cache and starts as before. It must run
+// before the commands and their dependencies are imported, hence this small entry point.
+const enableCompileCache = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
+if (process.env.EDGESPOOL_NO_COMPILE_CACHE === undefined) enableCompileCache?.();
 
-function intArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a non-negative integer");
-  return n;
-}
-
-const program = new Command()
-  .name("edgespool")
-  .description("Edge agent for IoT sensors: collect readings, spool them safely on disk, ship them upstream.")
-  .version("0.1.0")
-  .showHelpAfterError();
-
-program
-  .command("run")
-  .description("run the daemon (without --config: config/default.json)")
-  .option("-c, --config <file>", "config file (JSON or YAML)")
-  .action(async (opts: { config?: string }) => {
-    const { runCommand } = await import("./run.js");
-    await runCommand(load(opts.config), resolveConfigPath(opts.config));
-  });
-
-program
-  .command("check")
-  .description("validate a config: every error with its path; exit 1 when invalid")
-  .requiredOption("-c, --config <file>", "config file (JSON or YAML)")
-  .action(async (opts: { config: string }) => {
-    const { checkCommand } = await import("./check.js");
-    checkCommand(opts.config);
-  });
-
-program
-  .command("status")
-  .description("spool depth, oldest unshipped age, rates, per sink (works while the agent runs)")
-  .option("-c, --config <file>", "config file (JSON or YAML)")
-  .option("--json", "print the raw numbers as JSON")
-  .option("-i, --interval <ms>", "sample twice this far apart to show rates (0: once)", intArg, 1000)
-  .action(async (opts: { config?: string; json?: boolean; interval: number }) => {
-    const { statusCommand } = await import("./status.js");
-    await statusCommand(load(opts.config), opts);
-  });
-
-// The simulator and the consumer pull in heavy modules (the AWS SDK); load them only when asked for.
-const first = process.argv[2];
-if (first === undefined || !["run", "check", "status"].includes(first)) {
-  for (const extra of await import("./extra-commands.js").then((m) => m.extraCommands()))
-    program.addCommand(extra);
-}
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+await import("./commands.js");

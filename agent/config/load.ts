@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import YAML from "yaml";
+import { createRequire } from "node:module";
 import type { z } from "zod";
 import { rememberSecrets, scrub } from "../telemetry/redact.js";
 import { type Config, configSchema } from "./schema.js";
@@ -69,7 +69,8 @@ export function substituteEnv(
 export function parseConfigText(text: string, file: string): unknown {
   const ext = extname(file).toLowerCase();
   try {
-    return ext === ".yaml" || ext === ".yml" ? YAML.parse(text) : JSON.parse(text);
+    // yaml is loaded only for a YAML file: a JSON config (the default) never pays for it.
+    return ext === ".yaml" || ext === ".yml" ? (requireYaml().parse(text) as unknown) : JSON.parse(text);
   } catch (err) {
     throw new ConfigError(file, [`not valid ${ext === ".json" ? "JSON" : "YAML"}: ${syntaxProblem(err)}`]);
   }
@@ -126,4 +127,8 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+function requireYaml(): typeof import("yaml") {
+  return createRequire(import.meta.url)("yaml") as typeof import("yaml");
 }

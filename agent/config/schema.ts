@@ -17,6 +17,11 @@ export const spoolSchema = z
     /** Most readings committed in one transaction. */
     maxCommitRecords: posInt().default(5000),
     /**
+     * How long a group commit may wait for more readings when traffic is light (0: commit at
+     * once). Acknowledgements still wait for the commit; see the README for what it saves.
+     */
+    commitDelayMs: duration().default(100),
+    /**
      * Encrypts the spool at rest (SQLite3MultipleCiphers, ChaCha20-Poly1305), for a board that
      * can be stolen. Give it from the environment: "${EDGESPOOL_SPOOL_KEY}".
      */

@@ -13,7 +13,10 @@ import type { Transform } from "./transform.js";
 
 export interface ShipperOptions {
   now?: () => number;
-  /** How often an idle shipper looks again (transforms' windows, missed notifications). */
+  /**
+   * How often an idle shipper with transforms looks again, so time-based windows close; without
+   * transforms an idle shipper sleeps until a commit gives it work.
+   */
   idlePollMs?: number;
   /** When this sink counts as failing (defaults: the config's health defaults). */
   health?: SinkHealthThresholds;
@@ -40,6 +43,9 @@ export class Shipper {
   private readonly makeTransforms: (() => Transform[]) | undefined;
   private sinkStarted = false;
   private newSinceRead = 0;
+  /** The last read found nothing: the next commit wakes the loop. */
+  private idle = false;
+  private unsubscribe: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private readonly stopCtl = new AbortController();
   private readonly abortCtl = new AbortController();
@@ -72,6 +78,8 @@ export class Shipper {
   }
 
   start(): void {
+    // Every commit that stores records wakes an idle loop, whoever appended them.
+    this.unsubscribe ??= this.spool.onCommit?.((n) => this.notify(n));
     this.health.report();
     this.running ??= supervise(this.loopName, this.telemetry, (healthy) => this.loop(healthy), {
       signal: this.stopCtl.signal,
@@ -80,15 +88,20 @@ export class Shipper {
     });
   }
 
-  /** Called after each group commit with the number of new records. */
+  /**
+   * Called after each group commit with the number of new records: wakes a loop that found the
+   * spool empty (it then waits until the oldest record is maxBufferAgeMs old) or that is filling
+   * a batch which is now full.
+   */
   notify(n: number): void {
     this.newSinceRead += n;
-    if (this.wake && this.newSinceRead >= this.cfg.maxBatchRecords) this.wake();
+    if (this.wake && (this.idle || this.newSinceRead >= this.cfg.maxBatchRecords)) this.wake();
   }
 
   /** Stops reading; lets the batch in flight finish for up to `timeoutMs`, then aborts it (it is resent later). */
   async stop(timeoutMs: number): Promise<void> {
     this.stopCtl.abort();
+    this.unsubscribe?.();
     this.wake?.();
     const timer = setTimeout(() => this.abortCtl.abort(), timeoutMs);
     try {
@@ -107,14 +120,15 @@ export class Shipper {
     return this.stopCtl.signal.aborted;
   }
 
-  private waitFor(ms: number): Promise<void> {
+  /** Sleeps until `wake()` or, when `ms` is given, that long. */
+  private waitFor(ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t);
         this.wake = undefined;
         resolve();
       };
-      const t = setTimeout(done, ms);
+      const t = ms === undefined ? undefined : setTimeout(done, ms);
       this.wake = done;
     });
   }
@@ -154,7 +168,7 @@ export class Shipper {
         const drops: Drops = [];
         const due = this.flushTransforms(now, drops);
         if (due.length > 0 || drops.length > 0) await this.ship(due, this.readPos, drops);
-        else await this.waitFor(this.idlePollMs);
+        else await this.sleepIdle();
         healthy();
         continue;
       }
@@ -169,6 +183,17 @@ export class Shipper {
       const drops: Drops = [];
       await this.ship(this.applyTransforms(0, page, now, drops), lastSeq, drops);
       healthy();
+    }
+  }
+
+  private async sleepIdle(): Promise<void> {
+    this.idle = true;
+    try {
+      // A commit between the read and here already happened: look again instead of sleeping.
+      if (this.newSinceRead > 0) return;
+      await this.waitFor(this.transforms.length > 0 ? this.idlePollMs : undefined);
+    } finally {
+      this.idle = false;
     }
   }
 

@@ -18,6 +18,9 @@ export type Db = Database.Database;
 export const DB_FILE = "spool.db";
 const SIDE_FILES = ["-wal", "-shm"] as const;
 
+/** Page size of a new spool file. */
+export const PAGE_SIZE = 1024;
+
 /** Bytes counted per row on top of its body: the id index entry, the row header, the integer columns. */
 export const ROW_OVERHEAD = 64;
 
@@ -114,12 +117,23 @@ export function openDb(opts: OpenDbOptions): Db {
   if (!existsSync(file)) closeSync(openSync(file, "a", 0o600));
   const db = openDatabase(file, opts.dir, opts.key);
   try {
-    // auto_vacuum must be set before the first table exists; on an existing file it is a no-op.
+    // Both must be set before the first table exists; on an existing file they are no-ops. Every
+    // commit rewrites whole pages (the records' right edge, an index leaf, the freelist), so
+    // small pages write less per commit: 1 KiB pages halve the bytes per reading at 10–100
+    // readings/s against 4 KiB (see the footprint bench).
+    db.pragma(`page_size = ${PAGE_SIZE}`);
     db.pragma("auto_vacuum = INCREMENTAL");
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${opts.sync === "full" ? "FULL" : "NORMAL"}`);
-    // Keeps the WAL from staying at its high-water size after a checkpoint.
-    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    // Checkpoint every 4,000 pages instead of 1,000: a page rewritten by many commits (the records
+    // b-tree's right edge, the id index, the cursors) reaches the file once per checkpoint, so
+    // fewer checkpoints write fewer bytes; a 4 MiB WAL (1 KiB pages) is small beside any spool. Above
+    // that (a long reader held a checkpoint back) the WAL is cut back when it restarts.
+    db.pragma("wal_autocheckpoint = 4000");
+    // Appends and reads stay near the right edge of the records b-tree: 2 MiB of page cache is
+    // plenty, and the 16 MiB default would only grow RSS as the spool is used.
+    db.pragma("cache_size = -2048");
+    db.pragma(`journal_size_limit = ${20 * 1024 * 1024}`);
     if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${opts.maxPageCount}`);
     db.exec(SCHEMA);
     // Touch the ends of the records b-tree so a truncated or damaged file shows itself now.

@@ -1,61 +1,29 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
-import type { Telemetry } from "../telemetry/telemetry.js";
-import { SpoolClock } from "./clock.js";
 import {
-  ensureReserve,
-  isCorruption,
-  isDiskFull,
-  moveAside,
-  openDb,
-  releaseReserve,
-  restrictFiles,
-  walBytes,
-} from "./db.js";
+  afterDiskFull,
+  appendOnDiskFull,
+  Blocked,
+  type DiskFullContext,
+  insertAll,
+  SpaceWaiters,
+} from "./append.js";
+import { SpoolClock } from "./clock.js";
+import { applyRetention, META_EVERY_MS, metaOnly, planRetention, reclaimPages } from "./housekeeping.js";
+import { ensureReserve, isCorruption, isDiskFull, moveAside, openDb, releaseReserve } from "./db.js";
 import { computeStats, readMeta } from "./stats.js";
 import { type Drop, SpoolStore } from "./store.js";
-import {
-  type AppendResult,
-  type DeadLetter,
-  OUTCOME_DROPPED,
-  OUTCOME_DUPLICATE,
-  OUTCOME_STORED,
-  type Settlement,
-  type SpoolApi,
-  type SpoolStats,
-} from "./types.js";
+import type { AppendResult, DeadLetter, Settlement, SpoolApi, SpoolOptions, SpoolStats } from "./types.js";
 
-export interface SpoolOptions {
-  dir: string;
-  sync: "normal" | "full";
-  maxBytes: number;
-  maxAgeMs: number;
-  onFull: "drop-oldest" | "drop-newest" | "block";
-  telemetry: Telemetry;
-  /** Wall clock in epoch ms (default Date.now). */
-  now?: () => number;
-  /**
-   * Monotonic ms, to tell wall-clock steps from elapsed time (see clock.ts). Defaults to
-   * performance.now, or to `now` itself when only `now` is injected (then every step is trusted).
-   */
-  monotonic?: () => number;
-  /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
-  maxPageCount?: number;
-  /** `spool.key`: encrypt the database at rest (see cipher.ts). */
-  key?: string | undefined;
-  /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
-  deadLetterMaxBytes?: number;
-}
-
-class Blocked extends Error {}
+export type { SpoolOptions };
 
 export class SqliteSpool implements SpoolApi {
   private store: SpoolStore;
   private readonly wall: () => number;
   private readonly clock: SpoolClock;
-  private freeGen = 0;
-  private blockedGen = -1;
-  private readonly waiters = new Set<() => void>();
+  private readonly space = new SpaceWaiters();
+  private readonly listeners = new Set<(stored: number) => void>();
   private closed = false;
+  private metaAt = 0;
 
   constructor(private readonly opts: SpoolOptions) {
     this.wall = opts.now ?? Date.now;
@@ -88,12 +56,18 @@ export class SqliteSpool implements SpoolApi {
     const db = openDb(this.opts);
     try {
       const meta = readMeta(db);
+      // Meta's clockHigh is written only now and then; the newest row's spool time is a floor too.
+      const lastAt = (db.prepare("SELECT at FROM records ORDER BY seq DESC LIMIT 1").pluck().get() ??
+        0) as number;
       const clock = new SpoolClock(
         this.wall,
         mono,
-        { high: meta.clockHigh ?? 0, offset: meta.clockOffset ?? 0 },
-        (stepMs) =>
-          this.opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time"),
+        { high: Math.max(meta.clockHigh ?? 0, lastAt), offset: meta.clockOffset ?? 0 },
+        (stepMs) => {
+          this.opts.telemetry.log.warn({ stepMs }, "wall clock stepped; spool ages keep elapsed time");
+          // The new offset must survive a crash, or a restart would undo what it protects.
+          this.store.requestMeta();
+        },
       );
       return { store: new SpoolStore(db, () => clock.snapshot()), clock };
     } catch (err) {
@@ -102,16 +76,27 @@ export class SqliteSpool implements SpoolApi {
     }
   }
 
+  onCommit(listener: (stored: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   append(records: readonly NewRecord[]): AppendResult {
     if (records.length === 0) return { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false };
+    const res = this.appendNow(records);
+    if (res.stored > 0) for (const l of this.listeners) l(res.stored);
+    return res;
+  }
+
+  private appendNow(records: readonly NewRecord[]): AppendResult {
     return this.guard(() => {
       const at = this.clock.now();
       try {
-        return this.tx(() => this.insertAll(records, at));
+        return this.tx((s) => insertAll(s, this.opts, records, at));
       } catch (err) {
-        if (err instanceof Blocked) return this.blockedResult();
+        if (err instanceof Blocked) return this.space.blocked();
         if (!isDiskFull(err)) throw err;
-        return this.onDiskFull(records, at, err);
+        return appendOnDiskFull(this.diskFullContext(), records, at, err);
       }
     });
   }
@@ -174,59 +159,39 @@ export class SqliteSpool implements SpoolApi {
     );
   }
 
+  /** Reads only, unless something expired, is over a limit or meta is due (housekeeping.ts). */
   enforceRetention(): number {
-    return this.guard(() =>
-      this.tx((s) => {
-        const cutoff = this.clock.now() - this.opts.maxAgeMs;
-        const expired = s.lastBefore(cutoff);
-        let removed = expired === undefined ? 0 : s.deleteUpTo(expired, "max-age");
-        s.expireDeadLetters(cutoff);
-        s.trimDeadLetters(this.deadLetterLimit);
-        if (this.opts.onFull === "drop-oldest") removed += s.trimTo(this.opts.maxBytes);
-        s.persistMeta();
-        return removed;
-      }),
-    );
+    return this.guard(() => {
+      const now = this.clock.now();
+      const limits = { ...this.opts, deadLetterLimit: this.deadLetterLimit };
+      const plan = planRetention(this.store, limits, now, now - this.metaAt >= META_EVERY_MS);
+      if (!plan) return 0;
+      if (plan.meta) this.metaAt = now;
+      try {
+        return this.tx((s) => applyRetention(s, plan, this.opts.maxBytes, this.deadLetterLimit));
+      } catch (err) {
+        // Meta alone is only a shortcut for the next open: a full disk is no reason to fail.
+        if (isDiskFull(err) && metaOnly(plan)) return 0;
+        throw err;
+      }
+    });
   }
 
-  /**
-   * Cheap when there is little to return, so it can run on every housekeeping tick: free pages are
-   * handed back once they are both 1 MiB and a tenth of the file (256 KiB when the spool is empty), and the WAL
-   * truncated once it passed 4 MiB, since inserts reuse free pages anyway.
-   */
+  /** Cheap unless there is space worth returning, so it can run on every housekeeping tick. */
   reclaim(): void {
-    const vacuumed = this.guard(() => {
-      const db = this.store.db;
-      const free = db.pragma("freelist_count", { simple: true }) as number;
-      const pages = db.pragma("page_count", { simple: true }) as number;
-      const vacuum = this.store.records === 0 ? free >= 64 : free >= 256 && free >= pages / 10;
-      if (vacuum) db.exec("PRAGMA incremental_vacuum");
-      if (vacuum || walBytes(this.opts.dir) > 4 * 1024 * 1024) {
-        db.pragma("wal_checkpoint(TRUNCATE)");
-        restrictFiles(this.opts.dir);
-      }
-      return vacuum;
-    });
+    const vacuumed = this.guard(() => reclaimPages(this.store.db, this.opts.dir, this.store.records === 0));
     // Freed file pages may be what a disk-full condition was waiting for.
-    if (vacuumed) this.freed();
+    if (vacuumed) this.space.freed();
     ensureReserve(this.opts.dir);
   }
 
   waitForSpace(timeoutMs: number): Promise<void> {
-    if (this.freeGen > this.blockedGen || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-    });
+    return this.space.wait(timeoutMs, this.closed);
   }
 
   stats(): SpoolStats {
-    const s = this.guard(() => computeStats(this.store.db, this.opts.dir, this.clock.now()));
+    const known = { lastSeq: this.store.lastSeq, bytes: this.store.bytes };
+    const s = this.guard(() => computeStats(this.store.db, this.opts.dir, this.clock.now(), known));
     const t = this.opts.telemetry;
     for (const k of s.sinks) {
       t.depth.set({ sink: k.sink }, k.depth);
@@ -241,111 +206,25 @@ export class SqliteSpool implements SpoolApi {
     try {
       this.tx((s) => s.persistMeta());
     } catch (err) {
-      // Every commit already persisted what matters; this only saves the clock's latest reading.
+      // Meta can be derived from the rows at the next open; this saves the clock's latest reading
+      // and spares that open a scan.
       this.opts.telemetry.log.warn({ err: (err as Error).message }, "spool close: final meta write failed");
     } finally {
       this.store.db.close();
-      for (const w of [...this.waiters]) w();
+      this.space.releaseAll();
     }
   }
 
-  /**
-   * One group commit under the onFull policy; runs inside a transaction. `roomFactor` (after
-   * SQLITE_FULL): first delete the oldest records worth that many times this batch.
-   */
-  private insertAll(records: readonly NewRecord[], at: number, roomFactor = 0): AppendResult {
-    const s = this.store;
-    const outcomes = new Uint8Array(records.length);
-    const res: AppendResult = { stored: 0, duplicates: 0, droppedNewest: 0, blocked: false, outcomes };
-    const policy = this.opts.onFull;
-    const limit = this.opts.maxBytes;
-    const wasEmpty = s.records === 0;
-    if (roomFactor > 0) {
-      let incoming = 0;
-      for (const r of records) incoming += s.encode(r).size;
-      s.trimTo(Math.max(0, Math.min(limit, s.bytes) - roomFactor * incoming));
-    }
-    let refusing = false;
-    records.forEach((r, i) => {
-      const e = s.encode(r);
-      let dup: boolean;
-      if (policy === "drop-newest" && (refusing || s.bytes + e.size > limit)) {
-        refusing = true;
-        dup = s.exists(r.id);
-        if (!dup) {
-          res.droppedNewest++;
-          outcomes[i] = OUTCOME_DROPPED;
-          return;
-        }
-      } else dup = !s.insert(r, e, at);
-      if (dup) res.duplicates++;
-      else res.stored++;
-      outcomes[i] = dup ? OUTCOME_DUPLICATE : OUTCOME_STORED;
-    });
-    // A batch larger than the whole limit is let into an empty spool, or `block` would never end.
-    if (policy === "block" && s.bytes > limit && !wasEmpty) throw new Blocked();
-    if (policy === "drop-oldest") s.trimTo(limit);
-    if (res.droppedNewest > 0)
-      for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", res.droppedNewest);
-    s.persistMeta();
-    return res;
-  }
-
-  /**
-   * SQLITE_FULL: the disk (or max_page_count) is the limit for this batch. drop-oldest makes
-   * growing room and retries up to three times; otherwise the batch is refused or blocked. No limit is remembered: the next
-   * batch tries again, so space freed on the disk is used at once.
-   */
-  private onDiskFull(records: readonly NewRecord[], at: number, err: unknown): AppendResult {
-    const s = this.store;
-    this.opts.telemetry.warnLimited(
-      "spool:disk-full",
-      { err: (err as Error).message, bytes: s.bytes },
-      "spool disk full: applying onFull against the space there is",
-    );
-    if (this.opts.onFull === "block") return this.blockedResult();
-    // Even deleting needs room in WAL mode: give back the reserve, make room, checkpoint the WAL
-    // into the pages just freed, and take the reserve again once there is space for it.
-    releaseReserve(this.opts.dir);
-    // Deleted rows free whole pages only now and then, so make room for a multiple of the batch,
-    // growing until it fits.
-    for (const factor of [2, 8, 32]) {
-      if (this.opts.onFull !== "drop-oldest" || s.records === 0) break;
-      try {
-        const res = this.tx(() => this.insertAll(records, at, factor));
-        this.afterDiskFull();
-        return res;
-      } catch (again) {
-        if (!isDiskFull(again)) throw again;
-      }
-    }
-    try {
-      this.tx(() => {
-        for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", records.length);
-      });
-    } catch (again) {
-      if (!isDiskFull(again)) throw again;
-      // Not even the counters fit: the drop is still counted in metrics and logged.
-      for (const sink of s.cursors.keys())
-        this.opts.telemetry.drop(sink, "spool-full", records.length, "disk full");
-    }
-    this.afterDiskFull();
+  private diskFullContext(): DiskFullContext {
     return {
-      stored: 0,
-      duplicates: 0,
-      droppedNewest: records.length,
-      blocked: false,
-      outcomes: new Uint8Array(records.length).fill(OUTCOME_DROPPED),
+      store: this.store,
+      policy: this.opts,
+      dir: this.opts.dir,
+      telemetry: this.opts.telemetry,
+      tx: (fn) => this.tx(fn),
+      blocked: () => this.space.blocked(),
+      after: () => afterDiskFull(this.store.db, this.opts.dir),
     };
-  }
-
-  private afterDiskFull(): void {
-    try {
-      this.store.db.pragma("wal_checkpoint(TRUNCATE)");
-    } catch (err) {
-      if (!isDiskFull(err)) throw err;
-    }
-    ensureReserve(this.opts.dir);
   }
 
   /** A store transaction, then telemetry for what it dropped and freed. */
@@ -353,7 +232,7 @@ export class SqliteSpool implements SpoolApi {
     const { out, drops, evicted, freed } = this.store.tx(() => fn(this.store));
     this.report(drops);
     for (const [sink, n] of evicted) this.opts.telemetry.deadLettersEvicted(sink, n);
-    if (freed) this.freed();
+    if (freed) this.space.freed();
     this.gauges();
     return out;
   }
@@ -365,16 +244,6 @@ export class SqliteSpool implements SpoolApi {
   private gauges(): void {
     this.opts.telemetry.spoolBytes.set(this.store.bytes);
     this.opts.telemetry.spoolRecords.set(this.store.records);
-  }
-
-  private blockedResult(): AppendResult {
-    this.blockedGen = this.freeGen;
-    return { stored: 0, duplicates: 0, droppedNewest: 0, blocked: true };
-  }
-
-  private freed(): void {
-    this.freeGen++;
-    for (const w of [...this.waiters]) w();
   }
 
   /** Runs fn; if SQLite reports the file corrupt, moves it aside, starts fresh and runs fn once more. */

@@ -25,6 +25,7 @@ export interface Statements {
   addDeadLetterCount: Stmt;
   insertDeadLetter: Stmt;
   expireDeadLetters: Stmt;
+  deadLetterBefore: Stmt;
   deadLetterBytes: Stmt;
   deadLetterBytesBefore: Stmt;
   deadLetterSizes: Stmt;
@@ -61,6 +62,7 @@ export function prepareStatements(db: Db): Statements {
       "INSERT INTO dead_letters (sink, seq, id, body, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     expireDeadLetters: p("DELETE FROM dead_letters WHERE at < ?"),
+    deadLetterBefore: p("SELECT 1 FROM dead_letters WHERE at < ? LIMIT 1").pluck(),
     deadLetterBytes: p("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters"),
     deadLetterBytesBefore: p(
       "SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM dead_letters WHERE at < ?",

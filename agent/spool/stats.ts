@@ -10,6 +10,17 @@ export function readMeta(db: Db): Record<string, number> {
 }
 
 /**
+ * Bytes counted against maxBytes for the rows with seq > `after`: meta holds the count as of its
+ * `lastSeq`, and rows stored since are added to it (meta is not written in every commit).
+ */
+export function bytesAfter(db: Db, after: number): number {
+  const r = db
+    .prepare("SELECT count(*) AS n, total(length(CAST(body AS BLOB))) AS b FROM records WHERE seq > ?")
+    .get(after) as { n: number; b: number };
+  return r.b + r.n * ROW_OVERHEAD;
+}
+
+/**
  * The spool's figures, read with SELECTs only so `edgespool status` can call it on a read-only
  * connection while the agent writes.
  *
@@ -18,13 +29,18 @@ export function readMeta(db: Db): Record<string, number> {
  * a stored row, so the spool always holds exactly the seqs firstSeq..lastSeq and the difference is
  * exact (the property test checks it against a COUNT).
  */
-export function computeStats(db: Db, dir: string, spoolNow: number): SpoolStats {
+export function computeStats(
+  db: Db,
+  dir: string,
+  spoolNow: number,
+  known?: { lastSeq: number; bytes: number },
+): SpoolStats {
   const meta = readMeta(db);
-  const lastSeq = meta.lastSeq ?? 0;
   const range = db.prepare("SELECT min(seq) AS first, max(seq) AS last FROM records").get() as {
     first: number | null;
     last: number | null;
   };
+  const lastSeq = known?.lastSeq ?? Math.max(meta.lastSeq ?? 0, range.last ?? 0);
   const first = range.first ?? lastSeq + 1;
   const records = range.first === null ? 0 : (range.last ?? 0) - first + 1;
   const oldestAt = db.prepare("SELECT at FROM records WHERE seq > ? ORDER BY seq LIMIT 1").pluck();
@@ -59,7 +75,7 @@ export function computeStats(db: Db, dir: string, spoolNow: number): SpoolStats 
     .get() as { n: number; b: number };
   return {
     records,
-    bytes: meta.bytes ?? 0,
+    bytes: known?.bytes ?? (meta.bytes ?? 0) + bytesAfter(db, meta.lastSeq ?? 0),
     fileBytes: fileBytes(dir),
     lastSeq,
     deadLetterBytes: dead.b + dead.n * ROW_OVERHEAD,

@@ -2,7 +2,7 @@ import { encodeRecord, type NewRecord, type OutRecord } from "../record/record.j
 import type { ClockState } from "./clock.js";
 import { type Db, isCorruption, ROW_OVERHEAD } from "./db.js";
 import { prepareStatements, type Statements } from "./statements.js";
-import { readMeta } from "./stats.js";
+import { bytesAfter, readMeta } from "./stats.js";
 import type { DeadLetter, Settlement } from "./types.js";
 
 export interface Encoded {
@@ -28,6 +28,12 @@ export class SpoolStore {
   lastSeq = 0;
   bytes = 0;
   records = 0;
+  /** lastSeq as of the last meta write; -1 when unknown. */
+  private persistedSeq = -1;
+  /** Rows were deleted in the current transaction, so meta must be written in it. */
+  private deleted = false;
+  /** Meta is to be written in the next transaction (a clock step, housekeeping). */
+  private metaDue = false;
   readonly cursors = new Map<string, number>();
   /** Bytes of dead letters (body + ROW_OVERHEAD each) and the most they may take. */
   deadLetterBytes = 0;
@@ -50,13 +56,25 @@ export class SpoolStore {
     this.loadState();
   }
 
-  /** Runs fn in one IMMEDIATE transaction; returns its result and the drops it counted. */
+  /**
+   * Runs fn in one IMMEDIATE transaction; returns its result and the drops it counted. The meta
+   * row is written only in a transaction that deleted rows (and by `persistMeta` callers): an
+   * insert changes nothing there that `loadState` cannot derive from the rows themselves, and
+   * skipping it spares one page in every group commit.
+   */
   tx<T>(fn: () => T): { out: T; drops: Drop[]; evicted: Eviction[]; freed: boolean } {
     this.pending = [];
     this.evicted = [];
     const before = { records: this.records, bytes: this.bytes, lost: new Map(this.lostThrough) };
     try {
-      const out = this.db.transaction(fn).immediate();
+      const out = this.db
+        .transaction(() => {
+          this.deleted = false;
+          const r = fn();
+          if (this.deleted || this.metaDue) this.persistMeta();
+          return r;
+        })
+        .immediate();
       const drops = this.pending;
       const evicted = this.evicted;
       this.pending = [];
@@ -71,6 +89,11 @@ export class SpoolStore {
     }
   }
 
+  /**
+   * Meta holds lastSeq and bytes as of the last transaction that deleted rows (or the last
+   * `persistMeta`); rows inserted since have higher seqs, so the true figures are meta's plus
+   * theirs — a bounded scan, since housekeeping persists meta at least once a minute.
+   */
   loadState(): void {
     const meta = readMeta(this.db);
     const range = this.db.prepare("SELECT min(seq) AS first, max(seq) AS last FROM records").get() as {
@@ -78,7 +101,8 @@ export class SpoolStore {
       last: number | null;
     };
     this.lastSeq = Math.max(meta.lastSeq ?? 0, range.last ?? 0);
-    this.bytes = meta.bytes ?? 0;
+    this.bytes = (meta.bytes ?? 0) + bytesAfter(this.db, meta.lastSeq ?? 0);
+    this.persistedSeq = this.lastSeq === (meta.lastSeq ?? 0) ? this.lastSeq : -1;
     this.records = range.first === null ? 0 : (range.last ?? 0) - range.first + 1;
     this.cursors.clear();
     for (const c of this.st.cursors.all() as { sink: string; acked: number }[])
@@ -87,7 +111,18 @@ export class SpoolStore {
     this.deadLetterBytes = dead.b + dead.n * ROW_OVERHEAD;
   }
 
+  /** True when rows were stored since meta was last written (housekeeping then persists it). */
+  get metaStale(): boolean {
+    return this.persistedSeq !== this.lastSeq;
+  }
+
+  requestMeta(): void {
+    this.metaDue = true;
+  }
+
   persistMeta(): void {
+    this.metaDue = false;
+    this.persistedSeq = this.lastSeq;
     const c = this.clock();
     this.st.setMeta.run(this.lastSeq, "lastSeq");
     this.st.setMeta.run(this.bytes, "bytes");
@@ -161,6 +196,7 @@ export class SpoolStore {
       }
     }
     this.st.deleteUpTo.run(upTo);
+    this.deleted = true;
     this.bytes -= sum.b + sum.n * ROW_OVERHEAD;
     this.records -= sum.n;
     return sum.n;
@@ -169,7 +205,7 @@ export class SpoolStore {
   /** Deletes what every configured sink has acknowledged. */
   deleteAcked(): void {
     if (this.cursors.size === 0) return;
-    if (this.deleteUpTo(Math.min(...this.cursors.values()), null) > 0) this.persistMeta();
+    this.deleteUpTo(Math.min(...this.cursors.values()), null);
   }
 
   ensureCursor(sink: string): void {
@@ -234,6 +270,10 @@ export class SpoolStore {
     this.st.addDeadLetterCount.run(letters.length, sink);
     this.countDrop(sink, "dead-letter", letters.length);
     this.trimDeadLetters(this.deadLetterLimit);
+  }
+
+  hasDeadLettersBefore(cutoff: number): boolean {
+    return this.st.deadLetterBefore.get(cutoff) !== undefined;
   }
 
   expireDeadLetters(cutoff: number): void {

@@ -1,4 +1,5 @@
 import type { NewRecord, OutRecord } from "../record/record.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 
 /** What `append` did with one group commit. */
 export interface AppendResult {
@@ -95,8 +96,35 @@ export interface SpoolApi {
   enforceRetention(): number;
   /** Returns freed pages to the file system and truncates the WAL. */
   reclaim(): void;
+  /**
+   * Calls `listener` after every commit that stored records, with how many; returns the
+   * unsubscribe. Shipping loops sleep until it calls (optional: test doubles may leave it out).
+   */
+  onCommit?(listener: (stored: number) => void): () => void;
   /** Resolves when an append under `onFull: block` may succeed, or after `timeoutMs`. */
   waitForSpace(timeoutMs: number): Promise<void>;
   stats(): SpoolStats;
   close(): void;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  sync: "normal" | "full";
+  maxBytes: number;
+  maxAgeMs: number;
+  onFull: "drop-oldest" | "drop-newest" | "block";
+  telemetry: Telemetry;
+  /** Wall clock in epoch ms (default Date.now). */
+  now?: () => number;
+  /**
+   * Monotonic ms, to tell wall-clock steps from elapsed time (see clock.ts). Defaults to
+   * performance.now, or to `now` itself when only `now` is injected (then every step is trusted).
+   */
+  monotonic?: () => number;
+  /** Hard cap on the database size in pages; for tests that provoke SQLITE_FULL. */
+  maxPageCount?: number;
+  /** `spool.key`: encrypt the database at rest (see cipher.ts). */
+  key?: string | undefined;
+  /** Most bytes dead letters may take; the oldest are deleted beyond it (default maxBytes / 10). */
+  deadLetterMaxBytes?: number;
 }

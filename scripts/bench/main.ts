@@ -18,6 +18,7 @@ const SUITES = [
   "peers",
   "consume",
   "firehose",
+  "footprint",
 ] as const;
 
 function fmt(n: number | undefined, digits = 0): string {

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { afterEach } from "vitest";
 import { type AgentProcess, killHard, startAgentProcess } from "./agent-process.js";
 import type { NdjsonReceiver } from "./reliability-http.js";
 import type { FleetLoad } from "./reliability-load.js";
@@ -51,6 +52,24 @@ export function agentConfig(
 }
 
 export { startAgentProcess };
+
+/** What a torture test starts; each test sets the parts as it starts them. */
+export interface TortureParts {
+  agent?: AgentProcess | undefined;
+  load?: FleetLoad | undefined;
+  receiver?: NdjsonReceiver | undefined;
+}
+
+/** Registers the file's teardown (`stopTorture`, then `more`) after each test, for the parts returned. */
+export function tortureParts(more?: () => void): TortureParts {
+  const t: TortureParts = {};
+  afterEach(async () => {
+    await stopTorture(t);
+    t.agent = t.load = t.receiver = undefined;
+    more?.();
+  });
+  return t;
+}
 
 /**
  * The torture tests' teardown, in the order that keeps it quiet: the load stops first (no

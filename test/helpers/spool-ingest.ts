@@ -1,8 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { SinkCommonConfig } from "../../agent/config/common.js";
 import { createIngest, type IngestQueue } from "../../agent/pipeline/ingest.js";
+import { Shipper } from "../../agent/pipeline/shipper.js";
+import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import type { CanonicalRecord } from "../../agent/record/record.js";
+import type { Sink } from "../../agent/sinks/sink.js";
 import type { Ingest, SourceContext } from "../../agent/sources/source.js";
 import { openSpool, type SpoolOptions } from "../../agent/spool/index.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
@@ -25,6 +29,21 @@ export function openTestSpool(o: Partial<SpoolOptions> = {}): { spool: SpoolApi;
     telemetry,
   });
   return { spool, telemetry };
+}
+
+/** A started shipping loop for `sink` over `spool` (its cursor created), wired as the agent does. */
+export function startTestShipper(
+  spool: SpoolApi,
+  sink: Sink,
+  cfg: SinkCommonConfig,
+  telemetry: Telemetry,
+  opts: { agentId?: string; idlePollMs?: number } = {},
+): Shipper {
+  spool.setSinks([sink.id]);
+  const transforms = createTransforms(cfg.transforms, { agentId: opts.agentId ?? "t" });
+  const shipper = new Shipper(spool, sink, cfg, transforms, telemetry, { idlePollMs: opts.idlePollMs ?? 10 });
+  shipper.start();
+  return shipper;
 }
 
 /** The real spool (SQLite in a temp dir) and group-commit ingest, as the agent wires them for sources. */

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { createIngest } from "../../agent/pipeline/ingest.js";
+import { afterEach, describe, expect, it, onTestFinished } from "vitest";
+import { createIngest, EARLY_COMMIT_RECORDS } from "../../agent/pipeline/ingest.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { openTestSpool } from "../helpers/spool-ingest.js";
@@ -45,6 +45,36 @@ describe("ingest group commit", () => {
     expect(commits()).toBe(1);
     expect(outcomes.every((o) => o.stored === 1)).toBe(true);
     expect(spool.stats().records).toBe(200);
+  });
+
+  it("with commitDelayMs, holds a group open across turns of the event loop until it is large enough", async () => {
+    const { spool, telemetry, commits } = spoolWithCounter();
+    const ingest = createIngest(spool, telemetry, {
+      agentId: "t",
+      maxCommitRecords: 10_000,
+      commitDelayMs: 3_600_000,
+    });
+    // A failed expectation must not leave the hour-long timer holding the test worker open.
+    onTestFinished(() => ingest.close());
+    let resolved = 0;
+    const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
+    const first = ingest.submit("src", [reading(0)]).then((o) => (resolved++, o));
+    await new Promise((r) => setTimeout(r, 30));
+    const second = ingest.submit("src", [reading(1)]).then((o) => (resolved++, o));
+    await new Promise((r) => setTimeout(r, 30));
+    // Nothing is acknowledged before its commit, and nothing was committed yet.
+    expect(resolved).toBe(0);
+    expect(commits()).toBe(0);
+    const rest = Array.from({ length: EARLY_COMMIT_RECORDS }, (_, i) => reading(i + 2));
+    const third = ingest.submit("src", rest);
+    const outcomes = await Promise.all([first, second, third]);
+    expect(commits()).toBe(1);
+    expect(outcomes.map((o) => o.stored)).toEqual([1, 1, EARLY_COMMIT_RECORDS]);
+    // close() commits what is still waiting at once.
+    const last = ingest.submit("src", [reading(10_000)]);
+    await ingest.close();
+    expect((await last).stored).toBe(1);
+    expect(commits()).toBe(2);
   });
 
   it("keeps the device's sequence number in the stored record as dseq, and leaves it out when there is none", async () => {

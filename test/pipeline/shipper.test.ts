@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../agent/config/load.js";
 import { createIngest } from "../../agent/pipeline/ingest.js";
 import { Shipper } from "../../agent/pipeline/shipper.js";
-import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import type { OutRecord } from "../../agent/record/record.js";
 import type { Sink, WriteResult } from "../../agent/sinks/sink.js";
 import { SinkError } from "../../agent/sinks/sink.js";
@@ -12,7 +11,7 @@ import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
 import { waitFor } from "../helpers/basics.js";
-import { openTestSpool } from "../helpers/spool-ingest.js";
+import { openTestSpool, startTestShipper } from "../helpers/spool-ingest.js";
 
 /** The real stdout sink writing into a stream we read, behind a wrapper that injects faults. */
 function faultySink(
@@ -71,24 +70,12 @@ afterEach(async () => {
   }
 });
 
-async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir()) {
+async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = tempDir(), idlePollMs = 20) {
   const telemetry = new Telemetry();
   const { spool } = openTestSpool({ dir, telemetry });
-  spool.setSinks([sink.id]);
-  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
-  const cfg = sinkCfg(extra);
-  const shipper = new Shipper(
-    spool,
-    sink,
-    cfg,
-    createTransforms(cfg.transforms, { agentId: "t" }),
-    telemetry,
-    {
-      idlePollMs: 20,
-    },
-  );
+  const shipper = startTestShipper(spool, sink, sinkCfg(extra), telemetry, { idlePollMs });
   open.push({ spool, shipper });
-  shipper.start();
+  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
   const put = async (n: number, from = 0) => {
     const readings = Array.from({ length: n }, (_, i) => ({
       sensor: `s${(from + i) % 3}`,
@@ -168,6 +155,35 @@ describe("shipping loop", () => {
     await put(3, 10);
     await until(() => f.lines.length === 6);
     expect(f.calls()).toBe(1);
+  });
+
+  it("sleeps without polling when idle and is woken by the commit that gives it work", async () => {
+    const f = faultySink("s", () => undefined);
+    // An hour between idle polls: only the notification can get the records shipped.
+    const { put, spool } = await setup(
+      f.sink,
+      { maxBatchRecords: 100, maxBufferAgeMs: 50 },
+      tempDir(),
+      3_600_000,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await put(2);
+    await until(() => f.lines.length === 2);
+    // Appended straight into the spool, with no notify() from anyone: the commit itself wakes it.
+    const rx = new Date().toISOString();
+    const direct = ["d1", "d2", "d3"].map((id) => ({
+      id,
+      sensor: "s",
+      ts: rx,
+      rx,
+      temperature: 20,
+      source: "t",
+      agent: "t",
+    }));
+    spool.append(direct);
+    await until(() => f.lines.length === 5);
+    await until(() => spool.stats().sinks[0]!.depth === 0);
+    expect(f.calls()).toBe(2);
   });
 
   it("keeps the cursor behind open aggregate windows, so a restart recomputes them with the same ids", async () => {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
+import { freePort, killHard, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
@@ -9,7 +9,7 @@ import {
   httpSink,
   SOAK,
   startAgentProcess,
-  stopTorture,
+  tortureParts,
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
@@ -24,13 +24,7 @@ import { FleetLoad, sleep } from "../helpers/reliability-load.js";
 
 const KILLS = Number(process.env.EDGESPOOL_CRASH_KILLS ?? (SOAK ? 25 : 3));
 
-let agent: AgentProcess | undefined;
-let load: FleetLoad | undefined;
-let receiver: NdjsonReceiver | undefined;
-afterEach(async () => {
-  await stopTorture({ load, agent, receiver });
-  agent = load = receiver = undefined;
-});
+const t = tortureParts();
 
 describe("crash loop: SIGKILL under steady QoS1 load from the simulator", () => {
   it(
@@ -38,44 +32,44 @@ describe("crash loop: SIGKILL under steady QoS1 load from the simulator", () => 
     async () => {
       const dir = tempDir("edgespool-crashloop-");
       const port = await freePort();
-      receiver = new NdjsonReceiver();
-      await receiver.start(0);
-      const sinks: unknown[] = [fileSink(dir), httpSink(receiver.url)];
+      t.receiver = new NdjsonReceiver();
+      await t.receiver.start(0);
+      const sinks: unknown[] = [fileSink(dir), httpSink(t.receiver.url)];
       const cfg = agentConfig(dir, { sources: [brokerSource(port)], sinks });
-      agent = await startAgentProcess(dir, cfg, port);
+      t.agent = await startAgentProcess(dir, cfg, port);
 
-      load = new FleetLoad({ port, rooms: 12, ratePerSec: 1500, clients: 4 });
-      load.start();
+      t.load = new FleetLoad({ port, rooms: 12, ratePerSec: 1500, clients: 4 });
+      t.load.start();
       let restarts = 0;
       for (let k = 0; k < KILLS; k++) {
         // Random moments, some right after a restart (mid-replay), some deep into steady state.
         await sleep(k % 3 === 0 ? 150 + Math.random() * 300 : 400 + Math.random() * 1200);
-        await killHard(agent);
-        agent = await startAgentProcess(dir, cfg, port);
+        await killHard(t.agent);
+        t.agent = await startAgentProcess(dir, cfg, port);
         restarts++;
       }
       // Steady state after the last restart, so the final replay and new load overlap.
       await sleep(1500);
-      await load.stop();
-      const acked = load.acked;
+      await t.load.stop();
+      const acked = t.load.acked;
       expect(restarts).toBe(KILLS);
-      expect(acked.size, `sent ${load.sent}`).toBeGreaterThan(300);
+      expect(acked.size, `sent ${t.load.sent}`).toBeGreaterThan(300);
 
       const outputs: [string, () => readonly string[]][] = [
         ["file", () => readNdjsonDir(join(dir, "out"))],
-        ["http", () => receiver!.lines],
+        ["http", () => t.receiver!.lines],
       ];
       for (const [name, read] of outputs) {
         const d = await waitForDelivery(read, acked, 20_000);
         console.info(
-          `crash loop ${name}: ${acked.size} acked of ${load.sent} sent, ${d.unique} unique, ${d.duplicates} duplicate lines, ${KILLS} kills`,
+          `crash loop ${name}: ${acked.size} acked of ${t.load.sent} sent, ${d.unique} unique, ${d.duplicates} duplicate lines, ${KILLS} kills`,
         );
         expect(d.missing, `${name}: ${describeDelivery(d, acked.size)}`).toEqual([]);
         expect(d.orderViolations, `${name}: per-sensor order`).toEqual([]);
         expect(d.doubled, `${name}: one id per device message`).toEqual([]);
         expect(d.unparsable, `${name}: torn or foreign lines`).toBe(0);
         // Duplicates are allowed (resent batches), but never more records than were sent.
-        expect(d.unique).toBeLessThanOrEqual(load.sent);
+        expect(d.unique).toBeLessThanOrEqual(t.load.sent);
       }
     },
     SOAK ? 600_000 : 60_000,

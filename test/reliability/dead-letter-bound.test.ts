@@ -1,13 +1,13 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
+import { describe, expect, it } from "vitest";
+import { freePort, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
   httpSink,
   startAgentProcess,
-  stopTorture,
+  tortureParts,
 } from "../helpers/reliability-agent.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
 import { FleetLoad, sleep } from "../helpers/reliability-load.js";
@@ -20,13 +20,7 @@ import { metricSum, scrape, statusJson } from "../helpers/reliability-proc.js";
  * maxBytes instead of growing with every reading (it reached 47× the limit before).
  */
 
-let agent: AgentProcess | undefined;
-let load: FleetLoad | undefined;
-let receiver: NdjsonReceiver | undefined;
-afterEach(async () => {
-  await stopTorture({ load, agent, receiver });
-  agent = load = receiver = undefined;
-});
+const t = tortureParts();
 
 const MAX_BYTES = 1024 * 1024;
 const READINGS = 30_000;
@@ -36,22 +30,22 @@ describe("dead letters are bounded", () => {
     const dir = tempDir("edgespool-deadbound-");
     const port = await freePort();
     const metricsPort = await freePort();
-    receiver = new NdjsonReceiver();
-    await receiver.start(0);
-    receiver.answer(400);
+    t.receiver = new NdjsonReceiver();
+    await t.receiver.start(0);
+    t.receiver.answer(400);
     const cfg = agentConfig(dir, {
       sources: [brokerSource(port)],
-      sinks: [httpSink(receiver.url, { timeoutMs: 1000, maxBatchRecords: 1000 })],
+      sinks: [httpSink(t.receiver.url, { timeoutMs: 1000, maxBatchRecords: 1000 })],
       spool: { maxBytes: MAX_BYTES },
       metricsPort,
     });
-    agent = await startAgentProcess(dir, cfg, port);
-    load = new FleetLoad({ port, rooms: 16, ratePerSec: 4000, clients: 4 });
-    load.start();
+    t.agent = await startAgentProcess(dir, cfg, port);
+    t.load = new FleetLoad({ port, rooms: 16, ratePerSec: 4000, clients: 4 });
+    t.load.start();
     const until = Date.now() + 90_000;
-    while (load.acked.size < READINGS && Date.now() < until) await sleep(200);
-    await load.stop();
-    expect(load.acked.size).toBeGreaterThanOrEqual(READINGS);
+    while (t.load.acked.size < READINGS && Date.now() < until) await sleep(200);
+    await t.load.stop();
+    expect(t.load.acked.size).toBeGreaterThanOrEqual(READINGS);
 
     // Everything read and refused, then one housekeeping pass (5 s) to hand back free pages.
     const file = join(dir, "config.json");

@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
 import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
 import {
@@ -10,9 +10,9 @@ import {
   fileSink,
   httpSink,
   startAgentProcess,
-  stopTorture,
+  tortureParts,
 } from "../helpers/reliability-agent.js";
-import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
+import { type Delivery, describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { canMount, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
 import { FleetLoad, sleep, waitFor } from "../helpers/reliability-load.js";
@@ -33,12 +33,7 @@ if (!MOUNTABLE)
   console.warn("full-disk: mount -t tmpfs is not permitted here (needs root/CAP_SYS_ADMIN); skipped");
 
 const mounts: string[] = [];
-let agent: AgentProcess | undefined;
-let load: FleetLoad | undefined;
-let receiver: NdjsonReceiver | undefined;
-afterEach(async () => {
-  await stopTorture({ load, agent, receiver });
-  agent = load = receiver = undefined;
+const t = tortureParts(() => {
   for (const m of mounts.splice(0)) unmount(m);
 });
 
@@ -66,6 +61,15 @@ async function waitForStall(l: FleetLoad, quietMs: number, timeoutMs: number): P
   return false;
 }
 
+/** What every full-disk run ends with: device order, one id per message, the agent alive, the spool intact. */
+async function endsWell(d: Delivery, dataDir: string): Promise<void> {
+  expect(d.orderViolations).toEqual([]);
+  expect(d.doubled).toEqual([]);
+  expect(alive(t.agent), t.agent?.stderr()).toBe(true);
+  await killHard(t.agent!);
+  expect(integrity(dataDir).check).toBe("ok");
+}
+
 function integrity(dataDir: string): { check: string; records: number } {
   const db = new Database(join(dataDir, "spool.db"), { readonly: true });
   try {
@@ -86,31 +90,31 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     const { disk, ballast } = smallDisk(dir, "8m", 5 * 1024 * 1024);
     const port = await freePort();
     const metricsPort = await freePort();
-    receiver = new NdjsonReceiver();
-    await receiver.start(0);
-    await receiver.stop(); // the upstream is down until the test brings it back
+    t.receiver = new NdjsonReceiver();
+    await t.receiver.start(0);
+    await t.receiver.stop(); // the upstream is down until the test brings it back
     const cfg = {
       ...agentConfig(dir, {
         sources: [brokerSource(port)],
-        sinks: [httpSink(receiver.url, { timeoutMs: 1000 })],
+        sinks: [httpSink(t.receiver.url, { timeoutMs: 1000 })],
         spool: { onFull },
         metricsPort,
       }),
       dataDir: join(disk, "spool"),
     };
-    agent = await startAgentProcess(dir, cfg, port);
-    load = new FleetLoad({ port, rooms: 12, ratePerSec: 2000, clients: 3, window: 100 });
-    load.start();
+    t.agent = await startAgentProcess(dir, cfg, port);
+    t.load = new FleetLoad({ port, rooms: 12, ratePerSec: 2000, clients: 3, window: 100 });
+    t.load.start();
     return { cfg, ballast, metricsPort };
   }
 
   it("block: withholds PUBACKs while full, resumes when space frees, loses nothing", async () => {
     const { cfg, ballast, metricsPort } = await setup("block");
-    const stalled = await waitForStall(load!, 2000, 35_000);
-    expect(stalled, `acks never stopped (acked ${load!.acked.size}, sent ${load!.sent})`).toBe(true);
-    expect(alive(agent), agent?.stderr()).toBe(true);
-    const atStall = load!.acked.size;
-    expect(load!.outstanding).toBeGreaterThan(0);
+    const stalled = await waitForStall(t.load!, 2000, 35_000);
+    expect(stalled, `acks never stopped (acked ${t.load!.acked.size}, sent ${t.load!.sent})`).toBe(true);
+    expect(alive(t.agent), t.agent?.stderr()).toBe(true);
+    const atStall = t.load!.acked.size;
+    expect(t.load!.outstanding).toBeGreaterThan(0);
     // Health says why: the spool holds producers back (and the disk is full).
     const spoolFailing = await waitFor(async () => {
       const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
@@ -122,17 +126,13 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     expect(spoolFailing, "/healthz names the spool full under block").toBe(true);
 
     rmSync(ballast);
-    await receiver!.start();
-    const resumed = await waitFor(() => load!.acked.size > atStall + 200, 25_000);
-    expect(resumed, `acks did not resume (acked ${load!.acked.size}, at stall ${atStall})`).toBe(true);
-    await load!.stop();
-    const d = await waitForDelivery(() => receiver!.lines, load!.acked, 30_000);
-    expect(d.missing, describeDelivery(d, load!.acked.size)).toEqual([]);
-    expect(d.orderViolations).toEqual([]);
-    expect(d.doubled).toEqual([]);
-    expect(alive(agent), agent?.stderr()).toBe(true);
-    await killHard(agent!);
-    expect(integrity(cfg.dataDir).check).toBe("ok");
+    await t.receiver!.start();
+    const resumed = await waitFor(() => t.load!.acked.size > atStall + 200, 25_000);
+    expect(resumed, `acks did not resume (acked ${t.load!.acked.size}, at stall ${atStall})`).toBe(true);
+    await t.load!.stop();
+    const d = await waitForDelivery(() => t.receiver!.lines, t.load!.acked, 30_000);
+    expect(d.missing, describeDelivery(d, t.load!.acked.size)).toEqual([]);
+    await endsWell(d, cfg.dataDir);
   }, 90_000);
 
   it("drop-oldest: keeps acknowledging, counts the drops, never crashes", async () => {
@@ -142,32 +142,28 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
     expect(await waitFor(async () => (await dropped()) > 0, 35_000), "no spool-full drops counted").toBe(
       true,
     );
-    const before = load!.acked.size;
+    const before = t.load!.acked.size;
     await sleep(1500);
     expect(
-      load!.acked.size,
-      `acknowledgements must go on while dropping; agent log: ${agent
+      t.load!.acked.size,
+      `acknowledgements must go on while dropping; agent log: ${t.agent
         ?.stderr()
         .split("\n")
         .filter((l) => /"level":(40|50|60)/.test(l))
         .slice(-4)
         .join("\n")}`,
     ).toBeGreaterThan(before + 100);
-    expect(alive(agent), agent?.stderr()).toBe(true);
+    expect(alive(t.agent), t.agent?.stderr()).toBe(true);
 
     rmSync(ballast);
-    await receiver!.start();
-    await load!.stop();
+    await t.receiver!.start();
+    await t.load!.stop();
     await sleep(1000);
-    const d = await waitForDelivery(() => receiver!.lines, load!.acked, 8000);
+    const d = await waitForDelivery(() => t.receiver!.lines, t.load!.acked, 8000);
     const n = await dropped();
     // What was acknowledged is either delivered or counted as dropped: nothing vanishes silently.
-    expect(d.missing.length, describeDelivery(d, load!.acked.size)).toBeLessThanOrEqual(n);
-    expect(d.orderViolations).toEqual([]);
-    expect(d.doubled).toEqual([]);
-    expect(alive(agent), agent?.stderr()).toBe(true);
-    await killHard(agent!);
-    expect(integrity(cfg.dataDir).check).toBe("ok");
+    expect(d.missing.length, describeDelivery(d, t.load!.acked.size)).toBeLessThanOrEqual(n);
+    await endsWell(d, cfg.dataDir);
   }, 90_000);
 });
 
@@ -183,9 +179,9 @@ describe.skipIf(!MOUNTABLE)("full disk under the file sink (tmpfs 4 MiB)", () =>
       sinks: [fileSink(dir, { dir: outDir })],
       metricsPort,
     });
-    agent = await startAgentProcess(dir, cfg, port);
-    load = new FleetLoad({ port, rooms: 12, ratePerSec: 800, clients: 3 });
-    load.start();
+    t.agent = await startAgentProcess(dir, cfg, port);
+    t.load = new FleetLoad({ port, rooms: 12, ratePerSec: 800, clients: 3 });
+    t.load.start();
 
     const metrics = () => scrape(metricsPort);
     const enospc = async () =>
@@ -197,13 +193,13 @@ describe.skipIf(!MOUNTABLE)("full disk under the file sink (tmpfs 4 MiB)", () =>
 
     rmSync(ballast);
     await sleep(500);
-    await load.stop();
-    const d = await waitForDelivery(() => readNdjsonDir(outDir), load.acked, 30_000);
-    expect(d.missing, describeDelivery(d, load.acked.size)).toEqual([]);
+    await t.load.stop();
+    const d = await waitForDelivery(() => readNdjsonDir(outDir), t.load.acked, 30_000);
+    expect(d.missing, describeDelivery(d, t.load.acked.size)).toEqual([]);
     expect(d.orderViolations).toEqual([]);
     expect(d.doubled).toEqual([]);
     expect(d.unparsable, "no torn lines after ENOSPC").toBe(0);
     expect(metricSum(await metrics(), "edgespool_dropped_total")).toBe(0);
-    expect(alive(agent), agent?.stderr()).toBe(true);
+    expect(alive(t.agent), t.agent?.stderr()).toBe(true);
   }, 90_000);
 });

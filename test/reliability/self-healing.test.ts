@@ -1,13 +1,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
+import { describe, expect, it } from "vitest";
+import { freePort, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
   httpSink,
   startAgentProcess,
-  stopTorture,
+  tortureParts,
 } from "../helpers/reliability-agent.js";
 import { describeDelivery, waitForDelivery } from "../helpers/reliability-check.js";
 import { canMount, fillDisk, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
@@ -27,12 +27,7 @@ const MOUNTABLE = canMount();
 if (!MOUNTABLE) console.warn("self-healing: mount -t tmpfs is not permitted here (needs root); skipped");
 
 const mounts: string[] = [];
-let agent: AgentProcess | undefined;
-let load: FleetLoad | undefined;
-let receiver: NdjsonReceiver | undefined;
-afterEach(async () => {
-  await stopTorture({ load, agent, receiver });
-  agent = load = receiver = undefined;
+const t = tortureParts(() => {
   for (const m of mounts.splice(0)) unmount(m);
 });
 
@@ -54,23 +49,23 @@ describe.skipIf(!MOUNTABLE)("self-healing shipping loop (tmpfs 6 MiB)", () => {
     mounts.push(disk);
     const port = await freePort();
     const metricsPort = await freePort();
-    receiver = new NdjsonReceiver();
-    await receiver.start(0);
-    receiver.answer(503);
+    t.receiver = new NdjsonReceiver();
+    await t.receiver.start(0);
+    t.receiver.answer(503);
     const cfg = {
       ...agentConfig(dir, {
         sources: [brokerSource(port)],
-        sinks: [httpSink(receiver.url, { timeoutMs: 1000, maxBatchRecords: 2000 })],
+        sinks: [httpSink(t.receiver.url, { timeoutMs: 1000, maxBatchRecords: 2000 })],
         metricsPort,
       }),
       dataDir: join(disk, "spool"),
       health: { sinkFailingMs: 500 },
     };
-    agent = await startAgentProcess(dir, cfg, port);
-    load = new FleetLoad({ port, rooms: 12, ratePerSec: 1500, clients: 3 });
-    load.start();
-    expect(await waitFor(() => load!.acked.size >= 5000, 30_000), `acked ${load.acked.size}`).toBe(true);
-    await load.stop();
+    t.agent = await startAgentProcess(dir, cfg, port);
+    t.load = new FleetLoad({ port, rooms: 12, ratePerSec: 1500, clients: 3 });
+    t.load.start();
+    expect(await waitFor(() => t.load!.acked.size >= 5000, 30_000), `acked ${t.load.acked.size}`).toBe(true);
+    await t.load.stop();
 
     // The sink has been failing for longer than sinkFailingMs: /healthz names it.
     expect(
@@ -83,7 +78,7 @@ describe.skipIf(!MOUNTABLE)("self-healing shipping loop (tmpfs 6 MiB)", () => {
 
     const ballast = join(disk, "ballast");
     fillDisk(ballast);
-    receiver.answer(undefined);
+    t.receiver.answer(undefined);
     const diskFull = await waitFor(async () => {
       const h = await healthz(metricsPort);
       return h.code === 503 && h.body.failing.some((f) => f.kind === "spool" && /disk full/.test(f.reason));
@@ -109,11 +104,11 @@ describe.skipIf(!MOUNTABLE)("self-healing shipping loop (tmpfs 6 MiB)", () => {
     expect(sink.shipped + dropped + sink.depth).toBe(st.lastSeq);
     // Every acknowledged reading reached the sink, except those counted as dropped (drop-oldest
     // may have had to make room while the 6 MiB filled up under load).
-    const d = await waitForDelivery(() => receiver!.lines, load.acked, 10_000);
-    expect(d.missing.length, describeDelivery(d, load.acked.size)).toBeLessThanOrEqual(dropped);
-    expect(receiver.lines.length, "shipping resumed after space was freed").toBeGreaterThan(0);
+    const d = await waitForDelivery(() => t.receiver!.lines, t.load.acked, 10_000);
+    expect(d.missing.length, describeDelivery(d, t.load.acked.size)).toBeLessThanOrEqual(dropped);
+    expect(t.receiver.lines.length, "shipping resumed after space was freed").toBeGreaterThan(0);
     const m = await scrape(metricsPort);
     expect(metricSum(m, "edgespool_shipped_total", 'sink="upstream"')).toBe(sink.shipped);
-    expect(agent.child.exitCode, agent.stderr()).toBeNull();
+    expect(t.agent.child.exitCode, t.agent.stderr()).toBeNull();
   }, 180_000);
 });

@@ -1,12 +1,12 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { type AgentProcess, freePort, tempDir } from "../helpers/agent-process.js";
+import { describe, expect, it } from "vitest";
+import { freePort, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
   httpSink,
   SOAK,
   startAgentProcess,
-  stopTorture,
+  tortureParts,
 } from "../helpers/reliability-agent.js";
 import { checkDelivery, describeDelivery } from "../helpers/reliability-check.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
@@ -23,13 +23,7 @@ import { metricSum, RssSampler, scrape } from "../helpers/reliability-proc.js";
 const RUN_MS = SOAK ? 5 * 60_000 : 20_000;
 const MAX_BYTES = 2 * 1024 * 1024;
 
-let agent: AgentProcess | undefined;
-let load: FleetLoad | undefined;
-let receiver: NdjsonReceiver | undefined;
-afterEach(async () => {
-  await stopTorture({ load, agent, receiver });
-  agent = load = receiver = undefined;
-});
+const t = tortureParts();
 
 describe("slow consumer: one small batch a second upstream", () => {
   it(
@@ -38,18 +32,18 @@ describe("slow consumer: one small batch a second upstream", () => {
       const dir = tempDir("edgespool-slow-");
       const port = await freePort();
       const metricsPort = await freePort();
-      receiver = new NdjsonReceiver({ batchesPerSec: 1 });
-      await receiver.start(0);
+      t.receiver = new NdjsonReceiver({ batchesPerSec: 1 });
+      await t.receiver.start(0);
       const cfg = agentConfig(dir, {
         sources: [brokerSource(port)],
-        sinks: [httpSink(receiver.url, { maxBatchRecords: 50, retry: { initialMs: 200, maxMs: 1000 } })],
+        sinks: [httpSink(t.receiver.url, { maxBatchRecords: 50, retry: { initialMs: 200, maxMs: 1000 } })],
         spool: { maxBytes: MAX_BYTES, onFull: "drop-oldest" },
         metricsPort,
       });
-      agent = await startAgentProcess(dir, cfg, port);
-      const rss = new RssSampler(agent.child.pid!, 250);
-      load = new FleetLoad({ port, rooms: 12, ratePerSec: 600, clients: 3 });
-      load.start();
+      t.agent = await startAgentProcess(dir, cfg, port);
+      const rss = new RssSampler(t.agent.child.pid!, 250);
+      t.load = new FleetLoad({ port, rooms: 12, ratePerSec: 600, clients: 3 });
+      t.load.start();
 
       const spoolBytes: number[] = [];
       const started = Date.now();
@@ -57,17 +51,17 @@ describe("slow consumer: one small batch a second upstream", () => {
         await sleep(500);
         spoolBytes.push(metricSum(await scrape(metricsPort), "edgespool_spool_bytes"));
       }
-      await load.stop();
+      await t.load.stop();
       const samples = rss.stop();
-      expect(agent.child.exitCode, agent.stderr()).toBeNull();
+      expect(t.agent.child.exitCode, t.agent.stderr()).toBeNull();
 
       const m = await scrape(metricsPort);
       const shipped = metricSum(m, "edgespool_shipped_total");
       console.info(
-        `slow consumer: ${load.acked.size} acked, ${shipped} shipped at 1 batch/s, spool bytes ${spoolBytes.map((b) => Math.round(b / 1024)).join(" ")} KiB, RSS ${samples.map((s) => s.toFixed(0)).join(" ")} MiB`,
+        `slow consumer: ${t.load.acked.size} acked, ${shipped} shipped at 1 batch/s, spool bytes ${spoolBytes.map((b) => Math.round(b / 1024)).join(" ")} KiB, RSS ${samples.map((s) => s.toFixed(0)).join(" ")} MiB`,
       );
       // The upstream really was the bottleneck: most of what was acknowledged is still waiting.
-      expect(shipped).toBeLessThan(load.acked.size / 2);
+      expect(shipped).toBeLessThan(t.load.acked.size / 2);
       // The spool grew, and never past its bound.
       expect(Math.max(...spoolBytes)).toBeGreaterThan(Math.min(MAX_BYTES / 4, 512 * 1024));
       expect(Math.max(...spoolBytes)).toBeLessThanOrEqual(MAX_BYTES);
@@ -76,16 +70,16 @@ describe("slow consumer: one small batch a second upstream", () => {
       expect(rss.peak).toBeLessThan(300);
 
       // The upstream recovers: every acknowledged reading is delivered, or was dropped and counted.
-      receiver.throttle(0);
+      t.receiver.throttle(0);
       const until = Date.now() + 30_000;
       while (
         Date.now() < until &&
         metricSum(await scrape(metricsPort), "edgespool_sink_depth", 'sink="upstream"') > 0
       )
         await sleep(200);
-      const d = checkDelivery(receiver.lines, load.acked.keys());
+      const d = checkDelivery(t.receiver.lines, t.load.acked.keys());
       const dropped = metricSum(await scrape(metricsPort), "edgespool_dropped_total", 'reason="spool-full"');
-      expect(d.missing.length, describeDelivery(d, load.acked.size)).toBeLessThanOrEqual(dropped);
+      expect(d.missing.length, describeDelivery(d, t.load.acked.size)).toBeLessThanOrEqual(dropped);
       expect(d.orderViolations).toEqual([]);
       expect(d.doubled).toEqual([]);
     },

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { type AgentProcess, freePort, killHard, tempDir } from "../helpers/agent-process.js";
+import { describe, expect, it } from "vitest";
+import { freePort, killHard, tempDir } from "../helpers/agent-process.js";
 import {
   agentConfig,
   brokerSource,
@@ -9,7 +9,7 @@ import {
   httpSink,
   SOAK,
   startAgentProcess,
-  stopTorture,
+  tortureParts,
 } from "../helpers/reliability-agent.js";
 import { canMount, fillDisk, mountTmpfs, unmount } from "../helpers/reliability-fs.js";
 import { NdjsonReceiver } from "../helpers/reliability-http.js";
@@ -34,12 +34,7 @@ const FAULT_MS = SOAK ? 20_000 : 2_500;
 const GAP_MS = SOAK ? 20_000 : 1_500;
 
 const mounts: string[] = [];
-let agent: AgentProcess | undefined;
-let load: FleetLoad | undefined;
-let receiver: NdjsonReceiver | undefined;
-afterEach(async () => {
-  await stopTorture({ load, agent, receiver });
-  agent = load = receiver = undefined;
+const t = tortureParts(() => {
   for (const m of mounts.splice(0)) unmount(m);
 });
 
@@ -53,22 +48,22 @@ describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
       mounts.push(disk);
       const port = await freePort();
       const metricsPort = await freePort();
-      receiver = new NdjsonReceiver();
-      await receiver.start(0);
+      t.receiver = new NdjsonReceiver();
+      await t.receiver.start(0);
       const cfg = {
         ...agentConfig(dir, {
           sources: [brokerSource(port)],
-          sinks: [httpSink(receiver.url, { timeoutMs: 1000 }), fileSink(dir)],
+          sinks: [httpSink(t.receiver.url, { timeoutMs: 1000 }), fileSink(dir)],
           spool: { maxBytes: "8MiB" },
           metricsPort,
         }),
         dataDir: join(disk, "spool"),
         health: { sinkFailingMs: 1000 },
       };
-      agent = await startAgentProcess(dir, cfg, port);
-      let rss = new RssSampler(agent.child.pid!, 500);
+      t.agent = await startAgentProcess(dir, cfg, port);
+      let rss = new RssSampler(t.agent.child.pid!, 500);
       const peaks: number[] = [];
-      load = new FleetLoad({
+      t.load = new FleetLoad({
         port,
         rooms: 24,
         ratePerSec: 800,
@@ -83,7 +78,7 @@ describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
           oversize: 0.005,
         },
       });
-      load.start();
+      t.load.start();
 
       const faults = ["http-down", "disk-full", "sigkill", "http-cut"] as const;
       const ballast = join(disk, "ballast");
@@ -91,24 +86,24 @@ describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
       let kills = 0;
       for (let k = 0; Date.now() - started < RUN_MS; k++) {
         const fault = faults[k % faults.length]!;
-        if (fault === "http-down") receiver.answer(503);
-        else if (fault === "http-cut") await receiver.stop();
+        if (fault === "http-down") t.receiver.answer(503);
+        else if (fault === "http-cut") await t.receiver.stop();
         else if (fault === "disk-full") fillDisk(ballast);
         else {
-          await killHard(agent);
+          await killHard(t.agent);
           peaks.push(rss.peak);
           rss.stop();
-          agent = await startAgentProcess(dir, cfg, port);
-          rss = new RssSampler(agent.child.pid!, 500);
+          t.agent = await startAgentProcess(dir, cfg, port);
+          rss = new RssSampler(t.agent.child.pid!, 500);
           kills++;
         }
         await sleep(FAULT_MS);
-        if (fault === "http-down") receiver.answer(undefined);
-        else if (fault === "http-cut") await receiver.start();
+        if (fault === "http-down") t.receiver.answer(undefined);
+        else if (fault === "http-cut") await t.receiver.start();
         else if (fault === "disk-full") rmSync(ballast, { force: true });
         await sleep(GAP_MS);
       }
-      await load.stop();
+      await t.load.stop();
 
       // Every fault gone: both sinks drain and the agent says it is healthy.
       const file = join(dir, "config.json");
@@ -134,7 +129,7 @@ describe.skipIf(!MOUNTABLE)("soak: every fault at once, two sinks", () => {
       expect(st.lastSeq).toBeGreaterThan(1000);
       expect(kills).toBeGreaterThan(0);
       console.info(
-        `soak: ${Math.round(RUN_MS / 1000)} s, ${kills} kills, ${load.acked.size} acked, RSS peaks ${peaks.map((p) => p.toFixed(0)).join("/")} MiB`,
+        `soak: ${Math.round(RUN_MS / 1000)} s, ${kills} kills, ${t.load.acked.size} acked, RSS peaks ${peaks.map((p) => p.toFixed(0)).join("/")} MiB`,
       );
       // Bounded in every incarnation (the unit's MemoryMax is 256M).
       for (const p of peaks) expect(p).toBeLessThan(200);

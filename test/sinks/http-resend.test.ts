@@ -1,12 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../agent/config/load.js";
 import { createIngest } from "../../agent/pipeline/ingest.js";
-import { Shipper } from "../../agent/pipeline/shipper.js";
-import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import { createHttpSink } from "../../agent/sinks/http/index.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { NdjsonServer } from "./http-server.js";
-import { openTestSpool } from "../helpers/spool-ingest.js";
+import { openTestSpool, startTestShipper } from "../helpers/spool-ingest.js";
 
 /**
  * What a receiver sees when the agent resends: the real spool, shipping loop and http sink in
@@ -52,28 +50,17 @@ describe("http sink resends at the wire", () => {
     const telemetry = new Telemetry();
     const { spool } = openTestSpool({ telemetry });
     cleanups.push(() => spool.close());
-    spool.setSinks(["up"]);
     const sink = createHttpSink(cfg, {
       agentId: "t",
       dataDir: "/nonexistent",
       log: telemetry.log,
       telemetry,
     });
-    const shipper = new Shipper(
-      spool,
-      sink,
-      cfg,
-      createTransforms(cfg.transforms, { agentId: "t" }),
-      telemetry,
-      {
-        idlePollMs: 10,
-      },
-    );
+    const shipper = startTestShipper(spool, sink, cfg, telemetry);
     cleanups.push(async () => {
       await shipper.stop(1000);
       await sink.close();
     });
-    shipper.start();
     const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 1000 });
     // Half with a device counter (content ids), half without (random ids, assigned once at ingest).
     const readings = Array.from({ length: 100 }, (_, i) => ({

@@ -10,7 +10,9 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { PAGE_SIZE } from "../../agent/spool/db.js";
 import { readSpoolStats } from "../../agent/spool/index.js";
 import { capturingTelemetry, cleanupsAfterEach, open, record, tempDir } from "./helpers.js";
 
@@ -135,11 +137,19 @@ describe("corruption found while running", () => {
     first.ack("a", 5000, 5000);
     first.reclaim();
     first.close();
-    // Garbage over 16 pages in the middle of the file: the ends that opening touches stay intact.
+    // Garbage over 16 leaf pages from the middle of the records, wherever the file keeps them:
+    // the ends that opening touches stay intact.
     const file = join(dir, "spool.db");
-    const size = statSync(file).size;
+    const probe = new Database(file, { readonly: true });
+    const leaves = probe
+      .prepare("SELECT pageno FROM dbstat WHERE name = 'records' AND pagetype = 'leaf' ORDER BY path")
+      .pluck()
+      .all() as number[];
+    probe.close();
     const fd = openSync(file, "r+");
-    writeSync(fd, randomBytes(16 * 4096), 0, 16 * 4096, Math.floor(size / 2 / 4096) * 4096);
+    const middle = Math.floor(leaves.length / 2);
+    for (const page of leaves.slice(middle, middle + 16))
+      writeSync(fd, randomBytes(PAGE_SIZE), 0, PAGE_SIZE, (page - 1) * PAGE_SIZE);
     closeSync(fd);
 
     const { telemetry, lines } = capturingTelemetry();

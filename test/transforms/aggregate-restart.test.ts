@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../agent/config/load.js";
 import { createIngest } from "../../agent/pipeline/ingest.js";
 import { Shipper } from "../../agent/pipeline/shipper.js";
-import { createTransforms } from "../../agent/pipeline/transforms/index.js";
 import { aggregateId } from "../../agent/record/ids.js";
 import type { Reading } from "../../agent/record/record.js";
 import type { FileSinkConfig } from "../../agent/sinks/file/config.js";
@@ -13,7 +12,7 @@ import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
 import { waitFor } from "../helpers/basics.js";
-import { openTestSpool } from "../helpers/spool-ingest.js";
+import { openTestSpool, startTestShipper } from "../helpers/spool-ingest.js";
 
 /**
  * The aggregate transform in the real pipeline: SQLite spool → shipping loop → aggregate → file
@@ -79,20 +78,9 @@ function start(dir: string, out: string) {
     "t",
     {},
   ).sinks[0]! as FileSinkConfig;
-  spool.setSinks([cfg.id]);
   const sink = createFileSink(cfg, { agentId: "pi", dataDir: dir, log: telemetry.log, telemetry });
-  const shipper = new Shipper(
-    watched,
-    sink,
-    cfg,
-    createTransforms(cfg.transforms, { agentId: "pi" }),
-    telemetry,
-    {
-      idlePollMs: 10,
-    },
-  );
+  const shipper = startTestShipper(watched, sink, cfg, telemetry, { agentId: "pi" });
   const ingest = createIngest(spool, telemetry, { agentId: "pi", maxCommitRecords: 1000 });
-  shipper.start();
   const entry = { spool, shipper };
   running.push(entry);
   return {

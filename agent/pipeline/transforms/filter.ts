@@ -1,4 +1,4 @@
-import { compileExpression } from "filtrex";
+import { createRequire } from "node:module";
 import { decodeRecord, type OutRecord } from "../../record/record.js";
 import type { Transform } from "../transform.js";
 
@@ -11,6 +11,14 @@ import type { Transform } from "../transform.js";
  */
 
 export type FilterFn = (record: Record<string, unknown>) => boolean;
+
+type Filtrex = typeof import("filtrex");
+let filtrex: Filtrex | undefined;
+/** filtrex (~2 MiB resident) loads with the first filter a config has, not with every agent. */
+function compileExpression(...args: Parameters<Filtrex["compileExpression"]>) {
+  filtrex ??= createRequire(import.meta.url)("filtrex") as Filtrex;
+  return filtrex.compileExpression(...args);
+}
 
 const FUNCTIONS = new Set([
   "abs",

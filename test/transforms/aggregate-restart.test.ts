@@ -11,6 +11,7 @@ import { readNdjsonDir } from "../../agent/sinks/file/read.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { tempDir } from "../helpers/agent-process.js";
+import { waitFor } from "../helpers/basics.js";
 import { openTestSpool, startTestShipper } from "../helpers/spool-ingest.js";
 
 /**
@@ -45,6 +46,21 @@ afterEach(async () => {
 function start(dir: string, out: string) {
   const telemetry = new Telemetry();
   const spool = openTestSpool({ dir, maxAgeMs: 1e12, telemetry }).spool;
+  // The loop reads from its position after it shipped and settled everything before it, so an
+  // empty read from the newest seq means it has caught up (windows still open are in memory).
+  let caughtUpFrom = -1;
+  const watched = new Proxy(spool, {
+    get(target, key) {
+      if (key === "read")
+        return (afterSeq: number, limit: number, maxBytes?: number) => {
+          const page = target.read(afterSeq, limit, maxBytes);
+          if (page.length === 0) caughtUpFrom = Math.max(caughtUpFrom, afterSeq);
+          return page;
+        };
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
   const cfg = validateConfig(
     {
       agentId: "pi",
@@ -63,12 +79,17 @@ function start(dir: string, out: string) {
     {},
   ).sinks[0]! as FileSinkConfig;
   const sink = createFileSink(cfg, { agentId: "pi", dataDir: dir, log: telemetry.log, telemetry });
-  const shipper = startTestShipper(spool, sink, cfg, telemetry, { agentId: "pi" });
+  const shipper = startTestShipper(watched, sink, cfg, telemetry, { agentId: "pi" });
   const ingest = createIngest(spool, telemetry, { agentId: "pi", maxCommitRecords: 1000 });
   const entry = { spool, shipper };
   running.push(entry);
   return {
     spool,
+    /** Waits until the loop has read, shipped and settled everything stored so far. */
+    async caughtUp(): Promise<void> {
+      const last = spool.stats().lastSeq;
+      expect(await waitFor(() => caughtUpFrom >= last, 30_000), `loop caught up to seq ${last}`).toBe(true);
+    },
     async put(rs: Reading[]) {
       for (let i = 0; i < rs.length; i += 5)
         shipper.notify((await ingest.submit("src", rs.slice(i, i + 5))).stored);
@@ -82,16 +103,6 @@ function start(dir: string, out: string) {
   };
 }
 
-async function settle(spool: SpoolApi, ms = 300): Promise<void> {
-  let last = -1;
-  for (let i = 0; i < 200; i++) {
-    const c = spool.cursor("agg");
-    if (c === last) return;
-    last = c;
-    await new Promise((r) => setTimeout(r, ms / 3));
-  }
-}
-
 describe("aggregate through the shipping loop across restarts", () => {
   it("ships every window with one body per id, counting each reading once", async () => {
     const dir = tempDir();
@@ -101,11 +112,13 @@ describe("aggregate through the shipping loop across restarts", () => {
     for (const chunk of chunks) {
       const p = start(dir, out);
       await p.put(chunk);
-      await settle(p.spool);
+      // Crash with the chunk's windows closed as far as its readings close them, the rest open.
+      await p.caughtUp();
       await p.crash();
     }
     // Readings far ahead close every window still open.
     const last = start(dir, out);
+    const stored = last.spool.stats().lastSeq;
     await last.put(
       SENSORS.map((sensor, i) => ({
         sensor,
@@ -114,7 +127,9 @@ describe("aggregate through the shipping loop across restarts", () => {
         deviceSeq: 1e6 + i,
       })),
     );
-    await settle(last.spool);
+    await last.caughtUp();
+    // Only the far-ahead readings' own windows are open: everything before them is out and settled.
+    expect(last.spool.cursor("agg")).toBe(stored);
 
     const lines = readNdjsonDir(out).map((l) => JSON.parse(l) as { id: string; attrs: { count: number } });
     const bodies = new Map<string, Set<string>>();

@@ -13,21 +13,14 @@ export async function runCommand(cfg: Readonly<Config>, file: string): Promise<v
   announceNodeSupport(log);
   let agent: AgentHandle | undefined;
   let hupWhileStarting = false;
-  // Installed before starting: SIGHUP's default action would kill the process.
+  let stopWhileStarting = false;
+  let signals = 0;
+  // All handlers are installed before starting: the default action of SIGHUP, SIGTERM and SIGINT
+  // would kill the process, and `systemctl stop` or `reload` may come while the agent starts.
   process.on("SIGHUP", () => {
     if (agent === undefined) hupWhileStarting = true;
     else reloadFromFile(agent, file, log);
   });
-  try {
-    agent = await startAgent(cfg, { log });
-  } catch (err) {
-    log.fatal({ err }, "could not start");
-    process.exitCode = 1;
-    return;
-  }
-  const running = agent;
-  if (hupWhileStarting) reloadFromFile(running, file, log);
-  let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -35,13 +28,8 @@ export async function runCommand(cfg: Readonly<Config>, file: string): Promise<v
       process.exit(130);
     }
     log.info({ signal: sig }, "shutting down");
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    if (agent === undefined) stopWhileStarting = true;
+    else stopAndExit(agent, log);
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
@@ -49,8 +37,27 @@ export async function runCommand(cfg: Readonly<Config>, file: string): Promise<v
     log.fatal({ err }, "uncaught exception");
     process.exit(1);
   });
+  try {
+    agent = await startAgent(cfg, { log });
+  } catch (err) {
+    log.fatal({ err }, "could not start");
+    process.exitCode = 1;
+    if (stopWhileStarting) process.exit(1);
+    return;
+  }
+  if (stopWhileStarting) stopAndExit(agent, log);
+  else if (hupWhileStarting) reloadFromFile(agent, file, log);
 }
 
+function stopAndExit(agent: AgentHandle, log: Logger): void {
+  agent.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err }, "shutdown failed");
+      process.exit(1);
+    },
+  );
+}
 /** An invalid file is refused with every problem and its path; the running config carries on. */
 function reloadFromFile(agent: AgentHandle, file: string, log: Logger): void {
   log.info({ file }, "SIGHUP: reloading config");

@@ -130,9 +130,9 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     get pending() {
       return ingest.pending;
     },
-    async submit(source, readings) {
+    async submit(source, readings, sender) {
       // Shippers hear of the commit from the spool itself (onCommit).
-      const outcome = await ingest.submit(source, readings);
+      const outcome = await ingest.submit(source, readings, sender);
       // After the commit, one call per submission: the status page's bounded per-sensor history
       // (not for a submission a full spool refused outright).
       if (outcome.dropped < readings.length) sensors.record(source, readings);

@@ -16,11 +16,17 @@ export interface IngestOptions {
   maxCommitRecords: number;
   /**
    * How long a commit may wait for more readings after the first one queued (0: commit in the
-   * next turn of the event loop). Senders are acknowledged only after the commit either way.
+   * next turn of the event loop). Only held while another sender is active (see `createIngest`);
+   * senders are acknowledged only after the commit either way.
    */
   commitDelayMs?: number;
   now?: () => number;
+  /** Monotonic clock for telling which senders are active (tests inject one). */
+  clock?: () => number;
 }
+
+/** A sender counts as active this many commit delays after its last submission or acknowledgement. */
+export const ACTIVE_SENDER_DELAYS = 2;
 
 /** A group this large is committed at once: waiting longer would save little and only add latency. */
 export const EARLY_COMMIT_RECORDS = 512;
@@ -44,8 +50,10 @@ export interface IngestQueue extends Ingest {
  * then resolved in arrival order, so a source acknowledges its senders in the order they sent.
  * Every commit rewrites at least a few whole pages, so at light traffic waiting for company divides
  * the bytes written per reading (like PostgreSQL's commit_delay); a group of EARLY_COMMIT_RECORDS
- * commits at once. While the spool blocks (`onFull: block`) nothing resolves, which is what makes
- * producers wait.
+ * commits at once. Like commit_siblings, a group waits only while some other sender (an MQTT
+ * client, else the source) is active but not yet in it: a lone sender waiting for each
+ * acknowledgement would otherwise be held to one message per delay. While the spool blocks
+ * (`onFull: block`) nothing resolves, which is what makes producers wait.
  */
 export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: IngestOptions): IngestQueue {
   const now = opts.now ?? Date.now;
@@ -57,6 +65,10 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
   let scheduled = false;
   let flushing: Promise<void> | undefined;
   let closed = false;
+  const senders = createActiveSenders(
+    delayMs * ACTIVE_SENDER_DELAYS,
+    opts.clock ?? (() => performance.now()),
+  );
 
   function toRecords(source: string, readings: readonly Reading[]): NewRecord[] {
     const rxMs = now();
@@ -145,8 +157,15 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
     }
   }
 
+  /** Whether the queued submissions should wait for more company before their commit. */
+  function holdForCompany(): boolean {
+    return delayMs > 0 && !closed && queued < early && senders.othersActive();
+  }
+
   async function drain(): Promise<void> {
-    while (queue.length > 0) await commitGroup(takeGroup());
+    // Submissions made while a group commits (a sender answering its acknowledgement) wait like any.
+    for (let first = true; queue.length > 0 && (first || !holdForCompany()); first = false)
+      await commitGroup(takeGroup());
   }
 
   function flushSoon(): void {
@@ -165,18 +184,28 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
 
   function schedule(): void {
     if (flushing) return;
-    if (delayMs === 0 || closed || queued >= early) flushSoon();
+    if (!holdForCompany()) flushSoon();
     else timer ??= setTimeout(flushSoon, delayMs);
   }
 
   return {
-    submit(source, readings) {
+    submit(source, readings, sender) {
       if (closed) return Promise.reject(new Error("ingest closed"));
       if (readings.length === 0) return Promise.resolve({ stored: 0, duplicates: 0, dropped: 0 });
       telemetry.accepted(source, readings.length);
       const records = toRecords(source, readings);
       return new Promise<IngestOutcome>((resolve, reject) => {
-        queue.push({ records, resolve, reject });
+        const key = sender === undefined ? source : `${source}\n${sender}`;
+        if (delayMs > 0) senders.joined(key);
+        // Settled before the sender hears of it: one that waits for its acknowledgement comes back at once.
+        const settle = () => {
+          if (delayMs > 0) senders.left(key);
+        };
+        queue.push({
+          records,
+          resolve: (o) => (settle(), resolve(o)),
+          reject: (e) => (settle(), reject(e)),
+        });
         queued += records.length;
         schedule();
       });
@@ -198,6 +227,57 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
         else await drain();
       }
       queue = [];
+    },
+  };
+}
+
+interface ActiveSender {
+  at: number;
+  /** Its submissions waiting in the queue. */
+  queued: number;
+}
+
+/**
+ * Senders seen within `windowMs`, oldest first (a Map keeps insertion order and every update
+ * re-inserts at the end), so expiry pops from the front and memory stays with the senders of the
+ * last window, not every client ever connected.
+ */
+function createActiveSenders(windowMs: number, clock: () => number) {
+  const active = new Map<string, ActiveSender>();
+  let queuedSenders = 0;
+
+  function touch(key: string, s: ActiveSender): void {
+    active.delete(key);
+    s.at = clock();
+    active.set(key, s);
+  }
+
+  function expire(): void {
+    const cutoff = clock() - windowMs;
+    for (const [key, s] of active) {
+      if (s.at >= cutoff) return;
+      // Still waiting for its commit (spool blocked): active however long that takes.
+      if (s.queued > 0) touch(key, s);
+      else active.delete(key);
+    }
+  }
+
+  return {
+    joined(key: string): void {
+      const s = active.get(key) ?? { at: 0, queued: 0 };
+      if (s.queued++ === 0) queuedSenders++;
+      touch(key, s);
+    },
+    left(key: string): void {
+      const s = active.get(key);
+      if (s === undefined || s.queued === 0) return;
+      if (--s.queued === 0) queuedSenders--;
+      touch(key, s);
+    },
+    /** Whether an active sender has nothing queued yet, i.e. a group may still get company. */
+    othersActive(): boolean {
+      expire();
+      return active.size > queuedSenders;
     },
   };
 }

@@ -8,7 +8,11 @@ import type { Telemetry } from "../telemetry/telemetry.js";
  * the order the promises were created, which is the order they resolve in.
  */
 export interface Ingest {
-  submit(source: string, readings: readonly Reading[]): Promise<IngestOutcome>;
+  /**
+   * `sender` tells apart the senders of one source (an MQTT client id): commits wait for company
+   * only while another sender is active. Without it the whole source counts as one sender.
+   */
+  submit(source: string, readings: readonly Reading[], sender?: string): Promise<IngestOutcome>;
   /** Counts a rejected input by reason and logs it at a bounded rate. The sender may be acked. */
   reject(source: string, reason: string, detail?: string): void;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
-import { createIngest, EARLY_COMMIT_RECORDS } from "../../agent/pipeline/ingest.js";
+import { ACTIVE_SENDER_DELAYS, createIngest, EARLY_COMMIT_RECORDS } from "../../agent/pipeline/ingest.js";
 import type { SpoolApi } from "../../agent/spool/types.js";
 import { Telemetry } from "../../agent/telemetry/telemetry.js";
 import { openTestSpool } from "../helpers/spool-ingest.js";
@@ -47,7 +47,7 @@ describe("ingest group commit", () => {
     expect(spool.stats().records).toBe(200);
   });
 
-  it("with commitDelayMs, holds a group open across turns of the event loop until it is large enough", async () => {
+  it("with commitDelayMs and another sender active, holds a group open across turns of the event loop until it is large enough", async () => {
     const { spool, telemetry, commits } = spoolWithCounter();
     const ingest = createIngest(spool, telemetry, {
       agentId: "t",
@@ -58,23 +58,88 @@ describe("ingest group commit", () => {
     onTestFinished(() => ingest.close());
     let resolved = 0;
     const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
-    const first = ingest.submit("src", [reading(0)]).then((o) => (resolved++, o));
+    // Another client was active just now: a group may get its company.
+    await ingest.submit("src", [reading(-1)], "other");
+    expect(commits()).toBe(1);
+    const first = ingest.submit("src", [reading(0)], "dev").then((o) => (resolved++, o));
     await new Promise((r) => setTimeout(r, 30));
-    const second = ingest.submit("src", [reading(1)]).then((o) => (resolved++, o));
+    const second = ingest.submit("src", [reading(1)], "dev").then((o) => (resolved++, o));
     await new Promise((r) => setTimeout(r, 30));
     // Nothing is acknowledged before its commit, and nothing was committed yet.
     expect(resolved).toBe(0);
-    expect(commits()).toBe(0);
-    const rest = Array.from({ length: EARLY_COMMIT_RECORDS }, (_, i) => reading(i + 2));
-    const third = ingest.submit("src", rest);
-    const outcomes = await Promise.all([first, second, third]);
     expect(commits()).toBe(1);
+    const rest = Array.from({ length: EARLY_COMMIT_RECORDS }, (_, i) => reading(i + 2));
+    const third = ingest.submit("src", rest, "dev");
+    const outcomes = await Promise.all([first, second, third]);
+    expect(commits()).toBe(2);
     expect(outcomes.map((o) => o.stored)).toEqual([1, 1, EARLY_COMMIT_RECORDS]);
     // close() commits what is still waiting at once.
-    const last = ingest.submit("src", [reading(10_000)]);
+    const last = ingest.submit("src", [reading(10_000)], "dev");
+    await new Promise((r) => setTimeout(r, 30));
+    expect(commits()).toBe(2);
     await ingest.close();
     expect((await last).stored).toBe(1);
-    expect(commits()).toBe(2);
+    expect(commits()).toBe(3);
+  });
+
+  it("never holds a lone sender that waits for each acknowledgement: every submission is its own commit", async () => {
+    const { spool, telemetry, commits } = spoolWithCounter();
+    // An hour-long delay: a single held group would never be acknowledged within the test.
+    const ingest = createIngest(spool, telemetry, {
+      agentId: "t",
+      maxCommitRecords: 10_000,
+      commitDelayMs: 3_600_000,
+    });
+    onTestFinished(() => ingest.close());
+    for (let i = 0; i < 50; i++) {
+      // The source itself is the sender when no key is given (an external broker connection, a port).
+      const o = await ingest.submit("src", [{ sensor: "s", temperature: 20, deviceSeq: i }]);
+      expect(o.stored).toBe(1);
+      expect(commits()).toBe(i + 1);
+    }
+    expect(spool.stats().records).toBe(50);
+  });
+
+  it("groups two senders across turns, and commits as soon as every active sender is in the group", async () => {
+    const { spool, telemetry, commits } = spoolWithCounter();
+    const ingest = createIngest(spool, telemetry, {
+      agentId: "t",
+      maxCommitRecords: 10_000,
+      commitDelayMs: 3_600_000,
+    });
+    onTestFinished(() => ingest.close());
+    const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
+    await ingest.submit("src", [reading(0)], "b");
+    const order: string[] = [];
+    for (let round = 1; round <= 5; round++) {
+      const a = ingest.submit("src", [reading(round * 10)], "a").then(() => order.push(`a${round}`));
+      await new Promise((r) => setTimeout(r, 20));
+      // "b" was acknowledged a moment ago, so "a" waits for it rather than committing alone.
+      expect(commits()).toBe(round);
+      const b = ingest.submit("src", [reading(round * 10 + 1)], "b").then(() => order.push(`b${round}`));
+      await Promise.all([a, b]);
+      expect(commits()).toBe(round + 1);
+    }
+    expect(order).toEqual(["a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4", "a5", "b5"]);
+  });
+
+  it("forgets senders after a few commit delays: one that fell silent no longer holds the others", async () => {
+    const { spool, telemetry, commits } = spoolWithCounter();
+    let clock = 0;
+    const ingest = createIngest(spool, telemetry, {
+      agentId: "t",
+      maxCommitRecords: 10_000,
+      commitDelayMs: 3_600_000,
+      clock: () => clock,
+    });
+    onTestFinished(() => ingest.close());
+    const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => ingest.submit("src", [reading(i)], `gone-${i}`)));
+    expect(commits()).toBe(1);
+    clock += 3_600_000 * ACTIVE_SENDER_DELAYS + 1;
+    // An hour-long delay: were the silent ones still counted, this would never be acknowledged.
+    for (let i = 0; i < 10; i++) await ingest.submit("src", [reading(1000 + i)], "alone");
+    expect(commits()).toBe(11);
   });
 
   it("keeps the device's sequence number in the stored record as dseq, and leaves it out when there is none", async () => {

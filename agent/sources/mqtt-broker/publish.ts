@@ -80,21 +80,24 @@ export function publishHooks(
     }
     const r = parser.parse(payload, vars === undefined ? { topic } : { topic, vars });
     if (!r.ok) return refuse(payload, r.reason, `${topic.slice(0, 80)}: ${r.detail}`);
-    return submit(r.readings);
+    return submit(client?.id, r.readings);
   }
 
   // The PUBLISHes of one socket read reach authorizePublish synchronously, one after another;
   // they go to the ingest as one submission (one promise, one record batch), which costs far less
-  // per message than a submission each. All of them are released once it is committed.
+  // per message than a submission each. All of them are released once it is committed. The client
+  // id goes along: the ingest holds a commit for company only while other clients are active.
   let gathering: Reading[] | undefined;
   let gathered: Promise<Error | null> | undefined;
-  function submit(readings: readonly Reading[]): Promise<Error | null> {
-    if (gathering === undefined || gathered === undefined) {
+  let gatheredFor: string | undefined;
+  function submit(clientId: string | undefined, readings: readonly Reading[]): Promise<Error | null> {
+    if (gathering === undefined || gathered === undefined || gatheredFor !== clientId) {
       const batch: Reading[] = [];
       gathering = batch;
+      gatheredFor = clientId;
       gathered = Promise.resolve().then(() => {
-        gathering = undefined;
-        return ingest.submit(cfg.id, batch).then(
+        if (gathering === batch) gathering = undefined;
+        return ingest.submit(cfg.id, batch, clientId).then(
           () => null,
           // Not committed: no PUBACK. aedes closes the connection and the device resends after reconnecting.
           (err: unknown) => (err instanceof Error ? err : new Error(String(err))),

@@ -17,8 +17,8 @@ export const spoolSchema = z
     /** Most readings committed in one transaction. */
     maxCommitRecords: posInt().default(5000),
     /**
-     * How long a group commit may wait for more readings when traffic is light (0: commit at
-     * once). Acknowledgements still wait for the commit; see the README for what it saves.
+     * How long a group commit may wait for more readings while another sender is active (0:
+     * commit at once; a lone sender never waits). Acknowledgements still wait for the commit.
      */
     commitDelayMs: duration().default(100),
     /**

@@ -18,11 +18,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function realIngest(): { spool: SpoolApi; ingest: IngestQueue; telemetry: Telemetry } {
+function realIngest(commitDelayMs = 0): { spool: SpoolApi; ingest: IngestQueue; telemetry: Telemetry } {
   const telemetry = new Telemetry(silentLogger());
   const { spool } = openTestSpool({ telemetry });
   spool.setSinks(["out"]);
-  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 5000 });
+  const ingest = createIngest(spool, telemetry, { agentId: "t", maxCommitRecords: 5000, commitDelayMs });
   cleanups.push(() => spool.close());
   cleanups.push(() => ingest.close());
   return { spool, ingest, telemetry };
@@ -105,4 +105,23 @@ describe("mqtt-broker into the real spool", () => {
       expect(idle.destroyed || (await new Promise((r) => idle.once("close", () => r(true))))).toBe(true);
     },
   );
+
+  it("passes the client id as the sender, so one client waiting for each PUBACK is not held by commit pacing", async () => {
+    // An hour-long delay: a single commit held for company would never be acknowledged here.
+    const { spool, ingest, telemetry } = realIngest(3_600_000);
+    const senders = new Set<string | undefined>();
+    const watched: IngestQueue = Object.create(ingest) as IngestQueue;
+    watched.submit = (source, readings, sender) => {
+      senders.add(sender);
+      return ingest.submit(source, readings, sender);
+    };
+    const src = await startBroker(context(watched, telemetry), { topicTemplate: "sensors/{room}/{sensor}" });
+    cleanups.push(() => src.stop());
+    const c = await connect(src.port, { clientId: "lone-device" });
+    cleanups.push(() => c.endAsync(true));
+    for (let i = 0; i < 30; i++)
+      await c.publishAsync("sensors/r/t", JSON.stringify({ temperature: 20, seq: i }), { qos: 1 });
+    expect(spool.stats().records).toBe(30);
+    expect([...senders]).toEqual(["lone-device"]);
+  });
 });

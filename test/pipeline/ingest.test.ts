@@ -29,6 +29,22 @@ function spoolWithCounter(
   return { spool: counted, real: spool, telemetry, commits: () => commits };
 }
 
+const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
+
+/** An ingest whose commits may wait an hour: a group held for company is never committed within a test. */
+function hourPaced(clock?: () => number) {
+  const { spool, telemetry, commits } = spoolWithCounter();
+  const ingest = createIngest(spool, telemetry, {
+    agentId: "t",
+    maxCommitRecords: 10_000,
+    commitDelayMs: 3_600_000,
+    ...(clock === undefined ? {} : { clock }),
+  });
+  // A failed expectation must not leave the hour-long timer holding the test worker open.
+  onTestFinished(() => ingest.close());
+  return { spool, ingest, commits };
+}
+
 describe("ingest group commit", () => {
   it("commits submissions of one event-loop turn in one transaction and resolves them in arrival order", async () => {
     const { spool, telemetry, commits } = spoolWithCounter();
@@ -48,14 +64,7 @@ describe("ingest group commit", () => {
   });
 
   it("with commitDelayMs and another sender active, holds a group open across turns of the event loop until it is large enough", async () => {
-    const { spool, telemetry, commits } = spoolWithCounter();
-    const ingest = createIngest(spool, telemetry, {
-      agentId: "t",
-      maxCommitRecords: 10_000,
-      commitDelayMs: 3_600_000,
-    });
-    // A failed expectation must not leave the hour-long timer holding the test worker open.
-    onTestFinished(() => ingest.close());
+    const { ingest, commits } = hourPaced();
     let resolved = 0;
     const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
     // Another client was active just now: a group may get its company.
@@ -93,7 +102,7 @@ describe("ingest group commit", () => {
     onTestFinished(() => ingest.close());
     for (let i = 0; i < 50; i++) {
       // The source itself is the sender when no key is given (an external broker connection, a port).
-      const o = await ingest.submit("src", [{ sensor: "s", temperature: 20, deviceSeq: i }]);
+      const o = await ingest.submit("src", [reading(i)]);
       expect(o.stored).toBe(1);
       expect(commits()).toBe(i + 1);
     }
@@ -101,14 +110,7 @@ describe("ingest group commit", () => {
   });
 
   it("groups two senders across turns, and commits as soon as every active sender is in the group", async () => {
-    const { spool, telemetry, commits } = spoolWithCounter();
-    const ingest = createIngest(spool, telemetry, {
-      agentId: "t",
-      maxCommitRecords: 10_000,
-      commitDelayMs: 3_600_000,
-    });
-    onTestFinished(() => ingest.close());
-    const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
+    const { ingest, commits } = hourPaced();
     await ingest.submit("src", [reading(0)], "b");
     const order: string[] = [];
     for (let round = 1; round <= 5; round++) {
@@ -124,16 +126,8 @@ describe("ingest group commit", () => {
   });
 
   it("forgets senders after a few commit delays: one that fell silent no longer holds the others", async () => {
-    const { spool, telemetry, commits } = spoolWithCounter();
     let clock = 0;
-    const ingest = createIngest(spool, telemetry, {
-      agentId: "t",
-      maxCommitRecords: 10_000,
-      commitDelayMs: 3_600_000,
-      clock: () => clock,
-    });
-    onTestFinished(() => ingest.close());
-    const reading = (i: number) => ({ sensor: "s", temperature: 20, deviceSeq: i });
+    const { ingest, commits } = hourPaced(() => clock);
     await Promise.all(Array.from({ length: 100 }, (_, i) => ingest.submit("src", [reading(i)], `gone-${i}`)));
     expect(commits()).toBe(1);
     clock += 3_600_000 * ACTIVE_SENDER_DELAYS + 1;

@@ -50,8 +50,8 @@ export interface IngestQueue extends Ingest {
  * then resolved in arrival order, so a source acknowledges its senders in the order they sent.
  * Every commit rewrites at least a few whole pages, so at light traffic waiting for company divides
  * the bytes written per reading (like PostgreSQL's commit_delay); a group of EARLY_COMMIT_RECORDS
- * commits at once. Like commit_siblings, a group waits only while some other sender (an MQTT
- * client, else the source) is active but not yet in it: a lone sender waiting for each
+ * commits at once. Like commit_siblings, a group waits only while more than one sender (an MQTT
+ * client, else the source) is active: a lone sender waiting for each
  * acknowledgement would otherwise be held to one message per delay. While the spool blocks
  * (`onFull: block`) nothing resolves, which is what makes producers wait.
  */
@@ -244,7 +244,6 @@ interface ActiveSender {
  */
 function createActiveSenders(windowMs: number, clock: () => number) {
   const active = new Map<string, ActiveSender>();
-  let queuedSenders = 0;
 
   function touch(key: string, s: ActiveSender): void {
     active.delete(key);
@@ -265,19 +264,22 @@ function createActiveSenders(windowMs: number, clock: () => number) {
   return {
     joined(key: string): void {
       const s = active.get(key) ?? { at: 0, queued: 0 };
-      if (s.queued++ === 0) queuedSenders++;
+      s.queued++;
       touch(key, s);
     },
     left(key: string): void {
       const s = active.get(key);
       if (s === undefined || s.queued === 0) return;
-      if (--s.queued === 0) queuedSenders--;
+      s.queued--;
       touch(key, s);
     },
-    /** Whether an active sender has nothing queued yet, i.e. a group may still get company. */
+    /**
+     * Whether more than one sender is active. Not "all of them already queued, so commit": a
+     * sender with many messages in flight is queued again long before the others are done.
+     */
     othersActive(): boolean {
       expire();
-      return active.size > queuedSenders;
+      return active.size > 1;
     },
   };
 }

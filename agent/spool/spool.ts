@@ -229,8 +229,9 @@ export class SqliteSpool implements SpoolApi {
 
   /** A store transaction, then telemetry for what it dropped and freed. */
   private tx<T>(fn: (s: SpoolStore) => T): T {
-    const { out, drops, evicted, freed } = this.store.tx(() => fn(this.store));
+    const { out, drops, evicted, refused, freed } = this.store.tx(() => fn(this.store));
     this.report(drops);
+    this.opts.telemetry.spoolRefused(refused);
     for (const [sink, n] of evicted) this.opts.telemetry.deadLettersEvicted(sink, n);
     if (freed) this.space.freed();
     this.gauges();

@@ -47,6 +47,8 @@ export class SpoolStore {
   private lostThrough = new Map<string, number>();
   private pending: Drop[] = [];
   private evicted: Eviction[] = [];
+  /** Readings refused in the current transaction (see `countRefused`). */
+  private refusedNow = 0;
 
   constructor(
     readonly db: Db,
@@ -62,9 +64,10 @@ export class SpoolStore {
    * insert changes nothing there that `loadState` cannot derive from the rows themselves, and
    * skipping it spares one page in every group commit.
    */
-  tx<T>(fn: () => T): { out: T; drops: Drop[]; evicted: Eviction[]; freed: boolean } {
+  tx<T>(fn: () => T): { out: T; drops: Drop[]; evicted: Eviction[]; refused: number; freed: boolean } {
     this.pending = [];
     this.evicted = [];
+    this.refusedNow = 0;
     const before = { records: this.records, bytes: this.bytes, lost: new Map(this.lostThrough) };
     try {
       const out = this.db
@@ -77,9 +80,17 @@ export class SpoolStore {
         .immediate();
       const drops = this.pending;
       const evicted = this.evicted;
+      const refused = this.refusedNow;
       this.pending = [];
       this.evicted = [];
-      return { out, drops, evicted, freed: this.records < before.records || this.bytes < before.bytes };
+      this.refusedNow = 0;
+      return {
+        out,
+        drops,
+        evicted,
+        refused,
+        freed: this.records < before.records || this.bytes < before.bytes,
+      };
     } catch (err) {
       this.pending = [];
       this.evicted = [];
@@ -312,6 +323,18 @@ export class SpoolStore {
       this.evicted.push([sink, k]);
     }
     this.st.addMeta.run("deadLettersEvicted", n);
+  }
+
+  /**
+   * Readings refused because the spool or the disk is full (drop-newest, or a batch that found no
+   * room). They were never stored and got no seq, so no sink counts them: counting them as a
+   * sink's drop would break shipped + dropped + depth = stored. Counted spool-wide in meta
+   * `refused` instead.
+   */
+  countRefused(n: number): void {
+    if (n <= 0) return;
+    this.st.addMeta.run("refused", n);
+    this.refusedNow += n;
   }
 
   countDrop(sink: string, reason: string, n: number): void {

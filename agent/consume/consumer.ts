@@ -142,7 +142,13 @@ export async function consumeStream(opts: ConsumeOptions): Promise<ConsumeStats>
     const readings = decodePage(s.id, s.range, res.Records ?? [], filter, stats, warn);
     const last = res.Records?.at(-1)?.SequenceNumber ?? null;
     const ended = !res.NextShardIterator;
-    const { stored, kept } = await progress!.commit(s.id, readings, last, ended, res.MillisBehindLatest);
+    const { stored, kept } = await progress!.commit({
+      shardId: s.id,
+      readings,
+      lastSequence: last,
+      ended,
+      millisBehindLatest: res.MillisBehindLatest,
+    });
     stats.stored += stored;
     stats.duplicates += readings.length - stored;
     if (!kept) {

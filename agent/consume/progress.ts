@@ -27,14 +27,19 @@ export interface Progress {
    * Stores a page's readings, then moves the shard's checkpoint. `kept` is false when the shard
    * is no longer this consumer's (lease lost): the checkpoint did not move, reading it stops.
    */
-  commit(
-    shardId: string,
-    readings: readonly StoredReading[],
-    lastSequence: string | null,
-    ended: boolean,
-    millisBehindLatest: number | undefined,
-  ): Promise<{ stored: number; kept: boolean }>;
+  commit(page: Page): Promise<{ stored: number; kept: boolean }>;
   close(): Promise<void>;
+}
+
+/** One page read from a shard, as committed: its readings and where the shard stands after it. */
+export interface Page {
+  shardId: string;
+  readings: readonly StoredReading[];
+  /** Sequence number of the page's last record; null for an empty page. */
+  lastSequence: string | null;
+  /** The shard is closed and this was its last page. */
+  ended: boolean;
+  millisBehindLatest: number | undefined;
 }
 
 /** Where readings go: the consumer's SQLite file, or a DynamoDB table. */
@@ -94,12 +99,7 @@ export class LocalProgress implements Progress {
     return out;
   }
 
-  async commit(
-    shardId: string,
-    readings: readonly StoredReading[],
-    lastSequence: string | null,
-    ended: boolean,
-  ): Promise<{ stored: number; kept: boolean }> {
+  async commit({ shardId, readings, lastSequence, ended }: Page): Promise<{ stored: number; kept: boolean }> {
     let stored: number;
     if (this.dest.kind === "sqlite") {
       // Readings and checkpoint in one transaction: a restart neither skips nor re-applies a page.
@@ -149,13 +149,13 @@ export class LeaseProgress implements Progress {
     return out;
   }
 
-  async commit(
-    shardId: string,
-    readings: readonly StoredReading[],
-    lastSequence: string | null,
-    ended: boolean,
-    millisBehindLatest: number | undefined,
-  ): Promise<{ stored: number; kept: boolean }> {
+  async commit({
+    shardId,
+    readings,
+    lastSequence,
+    ended,
+    millisBehindLatest,
+  }: Page): Promise<{ stored: number; kept: boolean }> {
     const stored = await store(this.dest, this.local, this.stream, shardId, readings);
     const held = this.coordinator.owned().get(shardId);
     if (!held) return { stored, kept: false };

@@ -45,6 +45,8 @@ export class Shipper {
   private newSinceRead = 0;
   /** The last read found nothing: the next commit wakes the loop. */
   private idle = false;
+  /** The page the loop is waiting to fill (records, bytes), so a commit that fills it wakes the loop. */
+  private filling: { records: number; bytes: number } | undefined;
   private unsubscribe: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private readonly stopCtl = new AbortController();
@@ -91,11 +93,24 @@ export class Shipper {
   /**
    * Called after each group commit with the number of new records: wakes a loop that found the
    * spool empty (it then waits until the oldest record is maxBufferAgeMs old) or that is filling
-   * a batch which is now full.
+   * a batch which is now full. Any other commit only adds to the batch: shipping on every commit
+   * would send one tiny batch per commit (commits are paced, so often one reading each).
    */
   notify(n: number): void {
     this.newSinceRead += n;
-    if (this.wake && (this.idle || this.newSinceRead >= this.cfg.maxBatchRecords)) this.wake();
+    if (this.wake && (this.idle || this.batchFull())) this.wake();
+  }
+
+  /**
+   * Whether the page being filled plus what was committed since it was read makes a full batch.
+   * Commits tell only how many records they stored, so bytes are estimated from the page's
+   * average; an early guess costs one read, after which the loop waits out the rest of the age.
+   */
+  private batchFull(): boolean {
+    const page = this.filling ?? { records: 0, bytes: 0 };
+    const records = page.records + this.newSinceRead;
+    const bytes = page.records > 0 ? (page.bytes / page.records) * records : 0;
+    return records >= this.cfg.maxBatchRecords || bytes >= this.cfg.maxBatchBytes * 0.9;
   }
 
   /** Stops reading; lets the batch in flight finish for up to `timeoutMs`, then aborts it (it is resent later). */
@@ -176,7 +191,13 @@ export class Shipper {
       const full = page.length >= this.cfg.maxBatchRecords || bytes >= this.cfg.maxBatchBytes * 0.9;
       const waited = now - page[0]!.rxMs;
       if (!full && waited >= 0 && waited < this.cfg.maxBufferAgeMs) {
-        await this.waitFor(this.cfg.maxBufferAgeMs - waited);
+        // Until the oldest record has waited maxBufferAgeMs, or commits fill the batch.
+        this.filling = { records: page.length, bytes };
+        try {
+          await this.waitFor(this.cfg.maxBufferAgeMs - waited);
+        } finally {
+          this.filling = undefined;
+        }
         continue;
       }
       const lastSeq = page[page.length - 1]!.seq;

@@ -20,6 +20,8 @@ export interface MqttOutputOptions {
   reconnectPeriodMs?: number;
   /** Concurrent connection attempts while opening many clients. */
   connectConcurrency?: number;
+  /** close() gives up on unacknowledged publishes after this long without one acknowledgement (default 10 s). */
+  stallMs?: number;
 }
 
 /** Publishes each message on its device's connection; a device always uses the same one, so its order holds. */
@@ -137,10 +139,22 @@ export function createMqttOutput(opts: MqttOutputOptions): Output {
       for (const c of clients) c.stream?.destroy();
     },
     async close() {
-      const deadline = Date.now() + 10_000;
-      while (outstanding > 0 && Date.now() < deadline) await Promise.race([whenBelow(0), sleep(50)]);
+      // Wait while acknowledgements keep coming, not for a fixed time: after a reconnect mqtt.js
+      // replays its unacknowledged publishes one per PUBACK, so a backlog drains at the broker's
+      // ack pace (behind an agent's commit pacing, one message per commit delay per client).
+      let left = outstanding;
+      let progressAt = Date.now();
+      while (outstanding > 0) {
+        await Promise.race([whenBelow(0), sleep(50)]);
+        if (outstanding < left) [left, progressAt] = [outstanding, Date.now()];
+        else if (Date.now() - progressAt >= (opts.stallMs ?? 10_000)) break;
+      }
       closing = true;
-      await Promise.all(clients.map((c) => c.endAsync(false).catch(() => undefined)));
+      // mqtt.js's end(false) waits for every unacknowledged publish but stops replaying them once
+      // it is ending, so with any left it would never return: those are given up on (not acked,
+      // so a reader of the truth log sees them missing) rather than hanging the close.
+      const force = outstanding > 0;
+      await Promise.all(clients.map((c) => c.endAsync(force).catch(() => undefined)));
     },
     stats: () => ({ sent, errors, retries }),
   };

@@ -1,61 +1,40 @@
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { consumeStream } from "../../agent/consume/consumer.js";
 import { type Lease, LeaseTable } from "../../agent/consume/leases.js";
+import { consumeEnv } from "../kinesis/consume-env.js";
 import { startProxy } from "../kinesis/fault-proxy.js";
-import {
-  clientWithStream,
-  CREDS,
-  type Kinesalite,
-  makeRecords,
-  putAll,
-  startKinesalite,
-  tempDir,
-} from "../kinesis/helpers.js";
+import { clientWithStream, makeRecords } from "../kinesis/helpers.js";
 import { ddbClient, type Dynalite, startDynalite, tableIds } from "./helpers.js";
 
-let k: Kinesalite;
+const local = consumeEnv();
+const { put, opts } = local;
 let d: Dynalite;
-let dir: string;
 beforeAll(async () => {
-  [k, d] = await Promise.all([startKinesalite(), startDynalite()]);
+  d = await startDynalite();
 });
 afterAll(async () => {
-  await Promise.all([k?.close(), d?.close()]);
+  await d?.close();
 });
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const put = (stream: string, records: ReturnType<typeof makeRecords>, extra: Record<string, unknown> = {}) =>
-  putAll(k.endpoint, stream, records, extra);
 
 const temperature = (r: { body: string }) => (JSON.parse(r.body) as { temperature: number }).temperature;
 
 describe("consume --table (DynamoDB destination)", () => {
   it("creates the table and stores each kept reading once, however often it is delivered", async () => {
     const stream = "ddb-once";
-    const c = await clientWithStream(k.endpoint, stream, 2);
+    const c = await clientWithStream(local.k.endpoint, stream, 2);
     const batch = makeRecords(400, 6);
     await put(stream, batch);
     // The same readings again, unaggregated: what a producer retry or a reshard copy looks like.
     await put(stream, batch.slice(100, 250), { aggregation: false });
-    const opts = {
-      stream,
-      endpoint: k.endpoint,
-      region: "us-east-1",
-      ...CREDS,
-      db: join(dir, "c.db"),
+    const cfg = {
+      ...opts(stream, join(local.dir, "c.db")),
       table: "hot",
       dynamodbEndpoint: d.endpoint,
       filter: "temperature >= 35",
     };
-    const stats = await consumeStream(opts);
+    const stats = await consumeStream(cfg);
     const hot = batch.filter((r) => temperature(r) >= 35);
     const hotAgain = batch.slice(100, 250).filter((r) => temperature(r) >= 35);
     expect(hot.length).toBeGreaterThan(0);
@@ -67,7 +46,7 @@ describe("consume --table (DynamoDB destination)", () => {
     expect(one.Item?.body?.S).toBe(hot[0]!.body);
     expect(Number(one.Item?.temperature?.N)).toBe(temperature(hot[0]!));
     // A second run resumes from its checkpoints (in --db) and finds nothing new.
-    const again = await consumeStream(opts);
+    const again = await consumeStream(cfg);
     expect(again).toMatchObject({ userRecords: 0, stored: 0 });
     ddb.destroy();
     c.destroy();
@@ -75,7 +54,7 @@ describe("consume --table (DynamoDB destination)", () => {
 
   it("backs off and retries puts DynamoDB throttles, storing everything once", async () => {
     const stream = "ddb-throttle";
-    const c = await clientWithStream(k.endpoint, stream, 1);
+    const c = await clientWithStream(local.k.endpoint, stream, 1);
     const batch = makeRecords(150, 3);
     await put(stream, batch);
     let throttled = 0;
@@ -100,11 +79,7 @@ describe("consume --table (DynamoDB destination)", () => {
     });
     try {
       const stats = await consumeStream({
-        stream,
-        endpoint: k.endpoint,
-        region: "us-east-1",
-        ...CREDS,
-        db: join(dir, "c.db"),
+        ...opts(stream, join(local.dir, "c.db")),
         table: "all",
         dynamodbEndpoint: proxy.endpoint,
       });
@@ -125,14 +100,10 @@ describe("consume --table (DynamoDB destination)", () => {
 describe("consume --app (one worker, in this process)", () => {
   it("never moves the checkpoint while its lease is another's, and resumes from it after the failover time", async () => {
     const stream = "fenced";
-    const c = await clientWithStream(k.endpoint, stream, 1);
+    const c = await clientWithStream(local.k.endpoint, stream, 1);
     const ctl = new AbortController();
     const running = consumeStream({
-      stream,
-      endpoint: k.endpoint,
-      region: "us-east-1",
-      ...CREDS,
-      db: join(dir, "c.db"),
+      ...opts(stream, join(local.dir, "c.db")),
       table: "fenced-readings",
       dynamodbEndpoint: d.endpoint,
       app: "fenced-app",
@@ -144,7 +115,7 @@ describe("consume --app (one worker, in this process)", () => {
     const ddb = ddbClient(d.endpoint);
     const leases = new LeaseTable(ddb, "fenced-app");
     const first = makeRecords(60, 3);
-    await putAll(k.endpoint, stream, first);
+    await put(stream, first);
     await vi.waitFor(async () => expect(await tableIds(ddb, "fenced-readings")).toHaveLength(60), {
       timeout: 15_000,
       interval: 100,
@@ -157,7 +128,7 @@ describe("consume --app (one worker, in this process)", () => {
       expect(held?.leaseOwner).toBe("a");
       stolen = await leases.take(held!, "thief");
     }
-    await putAll(k.endpoint, stream, makeRecords(60, 3, 61));
+    await put(stream, makeRecords(60, 3, 61));
     // The thief never renews: while it still counts as the owner, nothing moves the checkpoint.
     for (let i = 0; i < 8; i++) {
       const [now] = await leases.list();
@@ -171,7 +142,7 @@ describe("consume --app (one worker, in this process)", () => {
       timeout: 20_000,
       interval: 100,
     });
-    await putAll(k.endpoint, stream, makeRecords(60, 3, 121));
+    await put(stream, makeRecords(60, 3, 121));
     await vi.waitFor(async () => expect(await tableIds(ddb, "fenced-readings")).toHaveLength(180), {
       timeout: 20_000,
       interval: 200,

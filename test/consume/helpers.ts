@@ -9,6 +9,7 @@ import { validateConfig } from "../../agent/config/load.js";
 import { type AgentHandle, startAgent } from "../../agent/runtime.js";
 import type { MqttBrokerSource } from "../../agent/sources/mqtt-broker/index.js";
 import { silentLogger } from "../../agent/telemetry/logger.js";
+import { roomsToKinesisConfig } from "../kinesis/agent-config.js";
 import { CREDS } from "../kinesis/helpers.js";
 
 export interface Dynalite {
@@ -56,34 +57,16 @@ export async function houseAgent(
 ): Promise<{ handle: AgentHandle; port: number }> {
   const dir = mkdtempSync(join(tmpdir(), `edgespool-fleet-${i}-`));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const config = validateConfig({
-    agentId: `house-${i}`,
-    dataDir: join(dir, "spool"),
-    sources: [
-      {
-        type: "mqtt-broker",
-        id: "mqtt",
-        port: 0,
-        topics: ["sensors/#"],
-        topicTemplate: "sensors/{room}/{sensor}/temperature",
-        sensor: "{room}/{sensor}",
-      },
-    ],
-    sinks: [
-      {
-        type: "kinesis",
-        id: "kinesis",
-        stream,
-        endpoint: kinesisEndpoint,
-        region: "us-east-1",
-        ...CREDS,
-        maxBatchRecords: 500,
-        maxBufferAgeMs: 50,
-        shardRefreshMs: 1000,
-      },
-    ],
-    http: { enabled: false },
-  });
+  const config = validateConfig(
+    roomsToKinesisConfig({
+      agentId: `house-${i}`,
+      dataDir: join(dir, "spool"),
+      port: 0,
+      stream,
+      endpoint: kinesisEndpoint,
+      sink: { maxBatchRecords: 500, shardRefreshMs: 1000 },
+    }),
+  );
   const handle = await startAgent(config, { log: silentLogger() });
   cleanups.push(() => handle.stop());
   return { handle, port: (handle.sources[0] as MqttBrokerSource).port };

@@ -12,6 +12,7 @@ import {
   spawnAgent,
   waitForPort,
 } from "../helpers/agent-process.js";
+import { roomsToKinesisConfig } from "./agent-config.js";
 import {
   clientWithStream,
   consumedRows,
@@ -46,33 +47,14 @@ describe.skipIf(!existsSync(CLI))("kinesis: agent killed mid-shipping", () => {
     dir = tempDir();
     const c = await clientWithStream(k.endpoint, "crash", 2);
     const port = await freePort();
-    const cfg = {
+    const cfg = roomsToKinesisConfig({
       agentId: "kinesis-crash",
       dataDir: join(dir, "data"),
-      sources: [
-        {
-          type: "mqtt-broker",
-          id: "mqtt",
-          port,
-          topics: ["sensors/#"],
-          topicTemplate: "sensors/{room}/{sensor}/temperature",
-          sensor: "{room}/{sensor}",
-        },
-      ],
-      sinks: [
-        {
-          type: "kinesis",
-          id: "kinesis",
-          stream: "crash",
-          endpoint: k.endpoint,
-          region: "us-east-1",
-          ...CREDS,
-          maxBatchRecords: 300,
-          maxBufferAgeMs: 50,
-        },
-      ],
-      http: { enabled: false },
-    };
+      port,
+      stream: "crash",
+      endpoint: k.endpoint,
+      sink: { maxBatchRecords: 300 },
+    });
     agent = spawnAgent(dir, cfg);
     await waitForPort(port);
 

@@ -1,51 +1,19 @@
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { consumeCommand } from "../../agent/consume/command.js";
 import { consumeStream } from "../../agent/consume/consumer.js";
-import {
-  clientWithStream,
-  consumedRows,
-  CREDS,
-  type Kinesalite,
-  makeRecords,
-  putAll,
-  startKinesalite,
-  tempDir,
-} from "./helpers.js";
+import { consumeEnv } from "./consume-env.js";
+import { clientWithStream, consumedRows, CREDS, makeRecords } from "./helpers.js";
 
-let k: Kinesalite;
-let dir: string;
-beforeAll(async () => {
-  k = await startKinesalite();
-});
-afterAll(async () => {
-  await k?.close();
-});
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const put = (stream: string, records: ReturnType<typeof makeRecords>, extra: Record<string, unknown> = {}) =>
-  putAll(k.endpoint, stream, records, extra);
-
-const opts = (stream: string, db: string) => ({
-  stream,
-  endpoint: k.endpoint,
-  region: "us-east-1",
-  ...CREDS,
-  db,
-});
+const local = consumeEnv();
+const { put, opts } = local;
 
 describe("edgespool consume", () => {
   it("resumes from its per-shard checkpoints after a restart", async () => {
     const stream = "resume";
-    const c = await clientWithStream(k.endpoint, stream, 2);
-    const db = join(dir, "c.db");
+    const c = await clientWithStream(local.k.endpoint, stream, 2);
+    const db = join(local.dir, "c.db");
     await put(stream, makeRecords(500, 9));
     const first = await consumeStream(opts(stream, db));
     expect(first.stored).toBe(500);
@@ -61,11 +29,11 @@ describe("edgespool consume", () => {
 
   it("stores a record delivered twice once, and counts the duplicate", async () => {
     const stream = "twice";
-    const c = await clientWithStream(k.endpoint, stream, 1);
+    const c = await clientWithStream(local.k.endpoint, stream, 1);
     const batch = makeRecords(200, 4);
     await put(stream, batch);
     await put(stream, batch.slice(50, 150), { aggregation: false });
-    const db = join(dir, "c.db");
+    const db = join(local.dir, "c.db");
     const stats = await consumeStream(opts(stream, db));
     expect(stats).toMatchObject({ userRecords: 300, stored: 200, duplicates: 100 });
     expect(consumedRows(db).map((r) => r.id)).toEqual(batch.map((r) => r.id));
@@ -74,10 +42,10 @@ describe("edgespool consume", () => {
 
   it("--filter keeps only matching readings (the tutorial's temperature >= 35)", async () => {
     const stream = "hot";
-    const c = await clientWithStream(k.endpoint, stream, 2);
+    const c = await clientWithStream(local.k.endpoint, stream, 2);
     const batch = makeRecords(400, 5);
     await put(stream, batch);
-    const db = join(dir, "c.db");
+    const db = join(local.dir, "c.db");
     const stats = await consumeStream({ ...opts(stream, db), filter: "temperature >= 35" });
     const hot = batch.filter((r) => (JSON.parse(r.body) as { temperature: number }).temperature >= 35);
     expect(hot.length).toBeGreaterThan(0);
@@ -91,7 +59,7 @@ describe("edgespool consume", () => {
 
   it("counts records that are not edgespool readings and keeps going", async () => {
     const stream = "junk";
-    const c = await clientWithStream(k.endpoint, stream, 1);
+    const c = await clientWithStream(local.k.endpoint, stream, 1);
     await c.send(
       new PutRecordsCommand({
         StreamName: stream,
@@ -106,7 +74,7 @@ describe("edgespool consume", () => {
       }),
     );
     await put(stream, makeRecords(10, 2));
-    const db = join(dir, "c.db");
+    const db = join(local.dir, "c.db");
     const stats = await consumeStream(opts(stream, db));
     expect(stats.invalid).toBe(3);
     expect(stats.stored).toBe(10);
@@ -115,9 +83,9 @@ describe("edgespool consume", () => {
 
   it("--from latest skips what was in the stream before the first start", async () => {
     const stream = "latest";
-    const c = await clientWithStream(k.endpoint, stream, 2);
+    const c = await clientWithStream(local.k.endpoint, stream, 2);
     await put(stream, makeRecords(100, 3));
-    const db = join(dir, "c.db");
+    const db = join(local.dir, "c.db");
     const ctl = new AbortController();
     const running = consumeStream({
       ...opts(stream, db),
@@ -143,9 +111,9 @@ describe("edgespool consume", () => {
 
   it("the `consume` command reads the stream with --until-idle and prints its counts", async () => {
     const stream = "cli";
-    const c = await clientWithStream(k.endpoint, stream, 1);
+    const c = await clientWithStream(local.k.endpoint, stream, 1);
     await put(stream, makeRecords(40, 2));
-    const db = join(dir, "c.db");
+    const db = join(local.dir, "c.db");
     const env = { ...process.env };
     process.env.AWS_ACCESS_KEY_ID = CREDS.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = CREDS.secretAccessKey;
@@ -157,7 +125,7 @@ describe("edgespool consume", () => {
           "--stream",
           stream,
           "--endpoint",
-          k.endpoint,
+          local.k.endpoint,
           "--region",
           "us-east-1",
           "--db",
@@ -182,7 +150,7 @@ describe("edgespool consume", () => {
       .exitOverride()
       .configureOutput({ writeErr: () => {} });
     await expect(
-      cmd.parseAsync(["--stream", "s", "--filter", "temperature >=", "--db", join(dir, "x.db")], {
+      cmd.parseAsync(["--stream", "s", "--filter", "temperature >=", "--db", join(local.dir, "x.db")], {
         from: "user",
       }),
     ).rejects.toThrow(/invalid filter/);

@@ -82,8 +82,8 @@ async function setup(sink: Sink, extra: Record<string, unknown> = {}, dir = temp
       temperature: 20,
       deviceSeq: from + i,
     }));
-    const o = await ingest.submit("src", readings);
-    shipper.notify(o.stored);
+    // No notify(): the spool's own commit notification is what wakes the shipper, as in the agent.
+    await ingest.submit("src", readings);
   };
   return { spool, shipper, put, telemetry, dir };
 }
@@ -154,6 +154,19 @@ describe("shipping loop", () => {
     await new Promise((r) => setTimeout(r, 100));
     await put(3, 10);
     await until(() => f.lines.length === 6);
+    expect(f.calls()).toBe(1);
+  });
+
+  it("collects one-reading commits into a batch and ships it once they fill it", async () => {
+    const f = faultySink("s", () => undefined);
+    // An hour of buffer age: only a full batch can get records shipped.
+    const { put, spool } = await setup(f.sink, { maxBatchRecords: 10, maxBufferAgeMs: 3_600_000 });
+    // One commit per reading, as when a sender waits for each acknowledgement.
+    for (let i = 0; i < 9; i++) await put(1, i);
+    expect(f.calls()).toBe(0);
+    await put(1, 9);
+    await until(() => f.lines.length === 10);
+    await until(() => spool.stats().sinks[0]!.depth === 0);
     expect(f.calls()).toBe(1);
   });
 

@@ -1,12 +1,14 @@
 import { once } from "node:events";
 import { type AddressInfo, createServer } from "node:net";
-import { Aedes } from "aedes";
+import { Aedes, type AedesOptions } from "aedes";
 import mqtt, { type MqttClient } from "mqtt";
 import { waitFor as waitForCond } from "../helpers/basics.js";
 
 /** A real aedes broker on a loopback port, for the simulator's MQTT tests. */
-export async function startAedes(): Promise<{ url: string; broker: Aedes; close: () => Promise<void> }> {
-  const broker = await Aedes.createBroker();
+export async function startAedes(
+  opts?: AedesOptions,
+): Promise<{ url: string; broker: Aedes; close: () => Promise<void> }> {
+  const broker = await Aedes.createBroker(opts);
   const server = createServer(broker.handle);
   server.listen(0, "127.0.0.1");
   await once(server, "listening");

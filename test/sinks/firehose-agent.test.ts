@@ -39,7 +39,10 @@ describe("agent with a firehose sink", () => {
           region: "us-east-1",
           ...CREDS,
           maxRecordBytes: "2KiB",
-          maxBufferAgeMs: 50,
+          // Batches of 50 readings, shipped as soon as they are full (200 readings: four of them):
+          // how much is packed does not depend on how the commits happen to be timed.
+          maxBatchRecords: 50,
+          maxBufferAgeMs: "1m",
           retry: { initialMs: 10, maxMs: 100 },
         },
       ],
@@ -49,10 +52,13 @@ describe("agent with a firehose sink", () => {
     cleanups.push(() => handle.stop());
     const port = (handle.sources[0] as MqttBrokerSource).port;
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: "fh-pub" });
-    for (let i = 0; i < 200; i++)
-      await c.publishAsync(`t/room${i % 4}`, JSON.stringify({ temperature: 20 + i / 100, seq: i }), {
-        qos: 1,
-      });
+    // All in flight at once, like a fleet: a sender that waits for each PUBACK gets one reading
+    // into each (paced) commit, so 200 of them would take 200 commits.
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        c.publishAsync(`t/room${i % 4}`, JSON.stringify({ temperature: 20 + i / 100, seq: i }), { qos: 1 }),
+      ),
+    );
     await c.endAsync();
     const arrived = () => ep.stored.flatMap((d) => unpack(d)).map((l) => JSON.parse(l) as CanonicalRecord);
     await waitFor(() => new Set(arrived().map((r) => r.id)).size >= 200, 20_000);

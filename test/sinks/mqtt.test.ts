@@ -1,6 +1,5 @@
-import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +12,7 @@ import { createMqttSink } from "../../agent/sinks/mqtt/index.js";
 import { type Sink, SinkError } from "../../agent/sinks/sink.js";
 import { AedesEndpoint } from "./aedes-endpoint.js";
 import { arrived, expectAccepted, records, sinkConformance, testContext } from "./conformance.js";
+import { makePki } from "../helpers/tls-certs.js";
 import { haveTool } from "../helpers/tools.js";
 
 const signal = new AbortController().signal;
@@ -155,68 +155,16 @@ describe("mqtt sink", () => {
     async () => {
       const dir = mkdtempSync(join(tmpdir(), "edgespool-tls-"));
       cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-      const ssl = (...a: string[]) => execFileSync("openssl", a, { cwd: dir, stdio: "ignore" });
-      ssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test-ca",
-      );
-      for (const [name, cn, ext] of [
-        ["server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"],
-        ["client", "edgespool-pi-up", "extendedKeyUsage=clientAuth"],
-      ] as const) {
-        ssl(
-          "req",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:prime256v1",
-          "-nodes",
-          "-keyout",
-          `${name}.key`,
-          "-out",
-          `${name}.csr`,
-          "-subj",
-          `/CN=${cn}`,
-        );
-        writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
-        ssl(
-          "x509",
-          "-req",
-          "-in",
-          `${name}.csr`,
-          "-CA",
-          "ca.pem",
-          "-CAkey",
-          "ca.key",
-          "-CAcreateserial",
-          "-out",
-          `${name}.pem`,
-          "-days",
-          "1",
-          "-extfile",
-          `${name}.ext`,
-        );
-      }
+      const pki = makePki(dir, "test");
+      const server = pki.issue("server", "/CN=127.0.0.1", "IP:127.0.0.1");
+      const client = pki.issue("client", "/CN=edgespool-pi-up");
       const broker = await Aedes.createBroker();
       const peers: string[] = [];
-      const server = createTlsServer(
+      const tlsServer = createTlsServer(
         {
-          key: readFileSync(join(dir, "server.key")),
-          cert: readFileSync(join(dir, "server.pem")),
-          ca: readFileSync(join(dir, "ca.pem")),
+          key: readFileSync(server.keyFile),
+          cert: readFileSync(server.certFile),
+          ca: readFileSync(pki.caFile),
           requestCert: true,
           rejectUnauthorized: true,
         },
@@ -225,22 +173,18 @@ describe("mqtt sink", () => {
           broker.handle(sock);
         },
       );
-      server.listen(0, "127.0.0.1");
-      await once(server, "listening");
+      tlsServer.listen(0, "127.0.0.1");
+      await once(tlsServer, "listening");
       cleanups.push(async () => {
         await new Promise<void>((r) => broker.close(() => r()));
-        await new Promise<void>((r) => server.close(() => r()));
+        await new Promise<void>((r) => tlsServer.close(() => r()));
       });
       const got: string[] = [];
       broker.on("publish", (p, client) => {
         if (client) got.push(p.payload.toString());
       });
-      const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const tls = {
-        caFile: join(dir, "ca.pem"),
-        certFile: join(dir, "client.pem"),
-        keyFile: join(dir, "client.key"),
-      };
+      const url = `mqtts://127.0.0.1:${(tlsServer.address() as AddressInfo).port}`;
+      const tls = { caFile: pki.caFile, certFile: client.certFile, keyFile: client.keyFile };
       const sink = make(url, { tls });
       await sink.start();
       const rs = records(2);

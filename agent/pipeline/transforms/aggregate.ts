@@ -1,9 +1,8 @@
-import { aggregateId } from "../../record/ids.js";
-import { type CanonicalRecord, decodeRecord, encodeRecord, type OutRecord } from "../../record/record.js";
+import { type CanonicalRecord, decodeRecord, type OutRecord } from "../../record/record.js";
 import type { Transform } from "../transform.js";
 import { FutureGuard, MAX_CALL_GAP_MS, SteppedClock } from "./clock.js";
 import { DueQueue } from "./due-queue.js";
-import { addValue, emptyStats, type Stats, statsAttrs } from "./stats.js";
+import { addToWindow, openWindow, type Window, windowRecord, windowStart } from "./window.js";
 
 export { MAX_FUTURE_MS } from "./clock.js";
 
@@ -53,16 +52,6 @@ export interface AggregateOptions {
   windowMs: number;
   allowedLatenessMs: number;
   stats: readonly ("count" | "min" | "max" | "mean" | "last")[];
-}
-
-interface Window {
-  start: number;
-  minSeq: number;
-  maxSeq: number;
-  maxRxMs: number;
-  source: string;
-  temperature: Stats;
-  humidity: Stats;
 }
 
 interface SensorState {
@@ -215,7 +204,7 @@ export class AggregateTransform implements Transform {
       this.sensors.set(r.sensor, st);
     }
     const { windowMs, allowedLatenessMs } = this.opt;
-    const start = Math.floor(r.tsMs / windowMs) * windowMs;
+    const start = windowStart(r.tsMs, windowMs);
     if (st.maxTs > Number.NEGATIVE_INFINITY) st.watermark = Math.max(st.watermark, this.streamWatermark(st));
     if (start + windowMs + allowedLatenessMs <= st.watermark) {
       this.dropped++;
@@ -225,24 +214,10 @@ export class AggregateTransform implements Transform {
     }
     let w = st.open.get(start);
     if (!w) {
-      w = {
-        start,
-        minSeq: r.seq,
-        maxSeq: r.seq,
-        maxRxMs: r.rxMs,
-        source: rec.source,
-        temperature: emptyStats(),
-        humidity: emptyStats(),
-      };
+      w = openWindow(start, r.seq, r.rxMs, rec.source);
       st.open.set(start, w);
     }
-    w.minSeq = Math.min(w.minSeq, r.seq);
-    w.maxSeq = Math.max(w.maxSeq, r.seq);
-    w.maxRxMs = Math.max(w.maxRxMs, r.rxMs);
-    w.source = rec.source;
-    addValue(w.temperature, rec.temperature, r.tsMs);
-    if (typeof rec.humidity === "number" && Number.isFinite(rec.humidity))
-      addValue(w.humidity, rec.humidity, r.tsMs);
+    addToWindow(w, r, rec);
     if (r.tsMs > st.maxTs) {
       st.maxTs = r.tsMs;
       st.maxRx = r.rxMs;
@@ -267,40 +242,7 @@ export class AggregateTransform implements Transform {
     for (const w of due) {
       st.open.delete(w.start);
       this.emitted.push({ minSeq: w.minSeq, maxSeq: w.maxSeq });
-      out.push(this.emit(sensor, w));
+      out.push(windowRecord(this.agentId, sensor, w, windowMs, this.opt.stats));
     }
   }
-
-  private emit(sensor: string, w: Window): OutRecord {
-    const { windowMs, stats } = this.opt;
-    const id = aggregateId(this.agentId, sensor, w.start, windowMs);
-    const rec: CanonicalRecord = {
-      id,
-      sensor,
-      ts: new Date(w.start).toISOString(),
-      temperature: round(w.temperature.sum / w.temperature.count),
-      source: w.source,
-      agent: this.agentId,
-      seq: w.maxSeq,
-      rx: new Date(w.maxRxMs).toISOString(),
-      attrs: {
-        window: {
-          start: new Date(w.start).toISOString(),
-          end: new Date(w.start + windowMs).toISOString(),
-          ms: windowMs,
-        },
-        ...statsAttrs(w.temperature, stats),
-      },
-    };
-    if (w.humidity.count > 0) {
-      rec.humidity = round(w.humidity.sum / w.humidity.count);
-      (rec.attrs as Record<string, unknown>).humidity = statsAttrs(w.humidity, stats);
-    }
-    return { seq: w.maxSeq, id, sensor, tsMs: w.start, rxMs: w.maxRxMs, body: encodeRecord(rec) };
-  }
-}
-
-/** Six decimals: keeps aggregate lines short without losing sensor precision. */
-export function round(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
 }

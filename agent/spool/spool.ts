@@ -40,7 +40,7 @@ export class SqliteSpool implements SpoolApi {
       seedSeq = Math.max(0, Math.floor(this.wall()) * 1000);
     }
     this.store = opened.store;
-    this.store.deadLetterLimit = this.deadLetterLimit;
+    this.store.letters.limit = this.deadLetterLimit;
     this.clock = opened.clock;
     this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
     this.guard(() => this.tx((s) => s.persistMeta()));
@@ -269,7 +269,7 @@ export class SqliteSpool implements SpoolApi {
     }
     this.moveAsideLogged(err);
     this.store = new SpoolStore(openDb(this.opts), () => this.clock.snapshot());
-    this.store.deadLetterLimit = this.deadLetterLimit;
+    this.store.letters.limit = this.deadLetterLimit;
     this.store.lastSeq = lastSeq;
     this.tx((s) => {
       s.resetCursors(lastSeq, "spool-corrupt", cursors);

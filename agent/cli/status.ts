@@ -66,6 +66,7 @@ export function renderStatus(
     `spool: ${st.records} records, ${fmtBytes(st.bytes)} of ${fmtBytes(cfg.spool.maxBytes)} (file ${fmtBytes(st.fileBytes)}), last seq ${st.lastSeq}`,
     `dead letters: ${fmtBytes(st.deadLetterBytes)} of ${fmtBytes(deadMax)}, ${st.deadLettersEvicted} evicted oldest-first`,
   ];
+  if (st.refused > 0) lines.push(`refused (spool or disk full, never stored): ${st.refused} readings`);
   if (prev)
     lines.push(`ingest: ${((st.lastSeq - prev.stats.lastSeq) / (prev.ms / 1000)).toFixed(1)} records/s`);
   const rows = [["sink", "depth", "oldest", "shipped", "rate/s", "dropped", "dead"]];

@@ -135,7 +135,7 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
         }
         continue;
       }
-      // Drops under drop-newest are counted per sink by the spool itself.
+      // Readings the spool refused (full) are counted by the spool itself, spool-wide.
       telemetry.committed(result.stored, result.duplicates);
       resolveEach(group, result);
       return;

@@ -51,8 +51,7 @@ export function insertAll(
   // A batch larger than the whole limit is let into an empty spool, or `block` would never end.
   if (p.onFull === "block" && s.bytes > p.maxBytes && !wasEmpty) throw new Blocked();
   if (p.onFull === "drop-oldest") s.trimTo(p.maxBytes);
-  if (res.droppedNewest > 0)
-    for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", res.droppedNewest);
+  s.countRefused(res.droppedNewest);
   return res;
 }
 
@@ -112,13 +111,11 @@ export function appendOnDiskFull(
     }
   }
   try {
-    c.tx(() => {
-      for (const sink of s.cursors.keys()) s.countDrop(sink, "spool-full", records.length);
-    });
+    c.tx(() => s.countRefused(records.length));
   } catch (again) {
     if (!isDiskFull(again)) throw again;
-    // Not even the counters fit: the drop is still counted in metrics and logged.
-    for (const sink of s.cursors.keys()) c.telemetry.drop(sink, "spool-full", records.length, "disk full");
+    // Not even the counter fits: the refusal is still counted in metrics and logged.
+    c.telemetry.spoolRefused(records.length, "disk full");
   }
   c.after();
   return {

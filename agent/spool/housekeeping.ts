@@ -33,8 +33,8 @@ export function planRetention(
     cutoff,
     expired: s.lastBefore(cutoff),
     trim: o.onFull === "drop-oldest" && s.bytes > o.maxBytes,
-    letters: s.hasDeadLettersBefore(cutoff),
-    overLetters: s.deadLetterBytes > o.deadLetterLimit,
+    letters: s.letters.hasBefore(cutoff),
+    overLetters: s.letters.bytes > o.deadLetterLimit,
     meta: metaDue && s.metaStale,
   };
   return plan.meta || !metaOnly(plan) ? plan : undefined;
@@ -47,8 +47,8 @@ export function metaOnly(p: RetentionPlan): boolean {
 /** Carries out a plan inside a transaction; returns how many records it removed. */
 export function applyRetention(s: SpoolStore, p: RetentionPlan, maxBytes: number, deadLetterLimit: number) {
   let removed = p.expired === undefined ? 0 : s.deleteUpTo(p.expired, "max-age");
-  if (p.letters) s.expireDeadLetters(p.cutoff);
-  if (p.letters || p.overLetters) s.trimDeadLetters(deadLetterLimit);
+  if (p.letters) s.letters.expire(p.cutoff);
+  if (p.letters || p.overLetters) s.letters.trim(deadLetterLimit);
   if (p.trim) removed += s.trimTo(maxBytes);
   if (p.meta) s.requestMeta();
   return removed;

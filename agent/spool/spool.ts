@@ -40,7 +40,7 @@ export class SqliteSpool implements SpoolApi {
       seedSeq = Math.max(0, Math.floor(this.wall()) * 1000);
     }
     this.store = opened.store;
-    this.store.deadLetterLimit = this.deadLetterLimit;
+    this.store.letters.limit = this.deadLetterLimit;
     this.clock = opened.clock;
     this.store.lastSeq = Math.max(this.store.lastSeq, seedSeq);
     this.guard(() => this.tx((s) => s.persistMeta()));
@@ -229,8 +229,9 @@ export class SqliteSpool implements SpoolApi {
 
   /** A store transaction, then telemetry for what it dropped and freed. */
   private tx<T>(fn: (s: SpoolStore) => T): T {
-    const { out, drops, evicted, freed } = this.store.tx(() => fn(this.store));
+    const { out, drops, evicted, refused, freed } = this.store.tx(() => fn(this.store));
     this.report(drops);
+    this.opts.telemetry.spoolRefused(refused);
     for (const [sink, n] of evicted) this.opts.telemetry.deadLettersEvicted(sink, n);
     if (freed) this.space.freed();
     this.gauges();
@@ -268,7 +269,7 @@ export class SqliteSpool implements SpoolApi {
     }
     this.moveAsideLogged(err);
     this.store = new SpoolStore(openDb(this.opts), () => this.clock.snapshot());
-    this.store.deadLetterLimit = this.deadLetterLimit;
+    this.store.letters.limit = this.deadLetterLimit;
     this.store.lastSeq = lastSeq;
     this.tx((s) => {
       s.resetCursors(lastSeq, "spool-corrupt", cursors);

@@ -80,6 +80,7 @@ export function computeStats(
     lastSeq,
     deadLetterBytes: dead.b + dead.n * ROW_OVERHEAD,
     deadLettersEvicted: meta.deadLettersEvicted ?? 0,
+    refused: meta.refused ?? 0,
     sinks,
   };
 }
@@ -92,6 +93,7 @@ export function emptyStats(): SpoolStats {
     lastSeq: 0,
     deadLetterBytes: 0,
     deadLettersEvicted: 0,
+    refused: 0,
     sinks: [],
   };
 }

@@ -1,6 +1,8 @@
 import { encodeRecord, type NewRecord, type OutRecord } from "../record/record.js";
 import type { ClockState } from "./clock.js";
+import { DeadLetters } from "./dead-letters.js";
 import { type Db, isCorruption, ROW_OVERHEAD } from "./db.js";
+import { msOr, readRows } from "./rows.js";
 import { prepareStatements, type Statements } from "./statements.js";
 import { bytesAfter, readMeta } from "./stats.js";
 import type { DeadLetter, Settlement } from "./types.js";
@@ -35,9 +37,7 @@ export class SpoolStore {
   /** Meta is to be written in the next transaction (a clock step, housekeeping). */
   private metaDue = false;
   readonly cursors = new Map<string, number>();
-  /** Bytes of dead letters (body + ROW_OVERHEAD each) and the most they may take. */
-  deadLetterBytes = 0;
-  deadLetterLimit = Number.POSITIVE_INFINITY;
+  readonly letters: DeadLetters;
   /**
    * Per sink, the highest seq that retention (or corruption recovery) deleted and counted as
    * dropped before the sink acknowledged it. A batch already read when that happened may still
@@ -47,12 +47,15 @@ export class SpoolStore {
   private lostThrough = new Map<string, number>();
   private pending: Drop[] = [];
   private evicted: Eviction[] = [];
+  /** Readings refused in the current transaction (see `countRefused`). */
+  private refusedNow = 0;
 
   constructor(
     readonly db: Db,
     private readonly clock: () => ClockState,
   ) {
     this.st = prepareStatements(db);
+    this.letters = new DeadLetters(this.st, (sink, n) => this.evicted.push([sink, n]));
     this.loadState();
   }
 
@@ -62,9 +65,10 @@ export class SpoolStore {
    * insert changes nothing there that `loadState` cannot derive from the rows themselves, and
    * skipping it spares one page in every group commit.
    */
-  tx<T>(fn: () => T): { out: T; drops: Drop[]; evicted: Eviction[]; freed: boolean } {
+  tx<T>(fn: () => T): { out: T; drops: Drop[]; evicted: Eviction[]; refused: number; freed: boolean } {
     this.pending = [];
     this.evicted = [];
+    this.refusedNow = 0;
     const before = { records: this.records, bytes: this.bytes, lost: new Map(this.lostThrough) };
     try {
       const out = this.db
@@ -77,9 +81,17 @@ export class SpoolStore {
         .immediate();
       const drops = this.pending;
       const evicted = this.evicted;
+      const refused = this.refusedNow;
       this.pending = [];
       this.evicted = [];
-      return { out, drops, evicted, freed: this.records < before.records || this.bytes < before.bytes };
+      this.refusedNow = 0;
+      return {
+        out,
+        drops,
+        evicted,
+        refused,
+        freed: this.records < before.records || this.bytes < before.bytes,
+      };
     } catch (err) {
       this.pending = [];
       this.evicted = [];
@@ -107,8 +119,7 @@ export class SpoolStore {
     this.cursors.clear();
     for (const c of this.st.cursors.all() as { sink: string; acked: number }[])
       this.cursors.set(c.sink, c.acked);
-    const dead = this.st.deadLetterBytes.get() as { n: number; b: number };
-    this.deadLetterBytes = dead.b + dead.n * ROW_OVERHEAD;
+    this.letters.load();
   }
 
   /** True when rows were stored since meta was last written (housekeeping then persists it). */
@@ -153,14 +164,7 @@ export class SpoolStore {
   }
 
   read(afterSeq: number, limit: number, maxBytes: number): OutRecord[] {
-    const out: OutRecord[] = [];
-    let total = 0;
-    for (const row of this.st.read.iterate(afterSeq, limit) as Iterable<Row>) {
-      if (out.length > 0 && total + row.body.length > maxBytes) break;
-      total += row.body.length;
-      out.push({ seq: row.seq, id: row.id, sensor: row.sensor, tsMs: row.ts, rxMs: row.rx, body: row.body });
-    }
-    return out;
+    return readRows(this.st, afterSeq, limit, maxBytes);
   }
 
   /** The last seq received before `cutoff` (spool time), when the oldest records are that old. */
@@ -263,55 +267,20 @@ export class SpoolStore {
 
   deadLetter(sink: string, letters: readonly DeadLetter[], at: number): void {
     this.ensureCursor(sink);
-    for (const l of letters) {
-      this.st.insertDeadLetter.run(sink, l.record.seq, l.record.id, l.record.body, l.reason, at);
-      this.deadLetterBytes += Buffer.byteLength(l.record.body) + ROW_OVERHEAD;
-    }
-    this.st.addDeadLetterCount.run(letters.length, sink);
+    this.letters.add(sink, letters, at);
     this.countDrop(sink, "dead-letter", letters.length);
-    this.trimDeadLetters(this.deadLetterLimit);
-  }
-
-  hasDeadLettersBefore(cutoff: number): boolean {
-    return this.st.deadLetterBefore.get(cutoff) !== undefined;
-  }
-
-  expireDeadLetters(cutoff: number): void {
-    const gone = this.st.deadLetterBytesBefore.get(cutoff) as { n: number; b: number };
-    if (gone.n === 0) return;
-    this.st.expireDeadLetters.run(cutoff);
-    this.deadLetterBytes -= gone.b + gone.n * ROW_OVERHEAD;
   }
 
   /**
-   * Deletes the oldest dead letters until their bytes are at most `limit`. They were counted as
-   * dropped (dead-letter) when stored; deleting one is counted apart, in meta `deadLettersEvicted`
-   * and `edgespool_dead_letters_evicted_total`, so the per-sink identity is unchanged.
+   * Readings refused because the spool or the disk is full (drop-newest, or a batch that found no
+   * room). They were never stored and got no seq, so no sink counts them: counting them as a
+   * sink's drop would break shipped + dropped + depth = stored. Counted spool-wide in meta
+   * `refused` instead.
    */
-  trimDeadLetters(limit: number): void {
-    if (this.deadLetterBytes <= limit) return;
-    let excess = this.deadLetterBytes - limit;
-    let upTo = -1;
-    let freed = 0;
-    const bySink = new Map<string, number>();
-    for (const [rowid, sink, size] of this.st.deadLetterSizes.iterate() as Iterable<
-      [number, string, number]
-    >) {
-      upTo = rowid;
-      freed += size + ROW_OVERHEAD;
-      bySink.set(sink, (bySink.get(sink) ?? 0) + 1);
-      excess -= size + ROW_OVERHEAD;
-      if (excess <= 0) break;
-    }
-    if (upTo < 0) return;
-    this.st.deleteDeadLettersUpTo.run(upTo);
-    this.deadLetterBytes -= freed;
-    let n = 0;
-    for (const [sink, k] of bySink) {
-      n += k;
-      this.evicted.push([sink, k]);
-    }
-    this.st.addMeta.run("deadLettersEvicted", n);
+  countRefused(n: number): void {
+    if (n <= 0) return;
+    this.st.addMeta.run("refused", n);
+    this.refusedNow += n;
   }
 
   countDrop(sink: string, reason: string, n: number): void {
@@ -319,18 +288,4 @@ export class SpoolStore {
     this.st.addDrop.run(sink, reason, n);
     this.pending.push([sink, reason, n]);
   }
-}
-
-interface Row {
-  seq: number;
-  id: string;
-  sensor: string;
-  ts: number;
-  rx: number;
-  body: string;
-}
-
-function msOr(iso: string, fallback: number): number {
-  const ms = Date.parse(iso);
-  return Number.isFinite(ms) ? ms : fallback;
 }

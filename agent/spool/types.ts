@@ -7,7 +7,7 @@ export interface AppendResult {
   stored: number;
   /** Rows whose id was already in the spool: kept once, not an error. */
   duplicates: number;
-  /** Rows refused because the spool is full and `onFull` is `drop-newest`. */
+  /** Rows refused because the spool (drop-newest) or the disk is full; counted in stats `refused`. */
   droppedNewest: number;
   /** Under `onFull: block`: nothing was written; call again once `waitForSpace` resolves. */
   blocked: boolean;
@@ -46,6 +46,11 @@ export interface SpoolStats {
   deadLetterBytes: number;
   /** Dead letters deleted, oldest first, to keep within that bound. */
   deadLettersEvicted: number;
+  /**
+   * Readings refused because the spool or the disk was full (drop-newest, or a batch with no room
+   * even after dropping the oldest): never stored, so in no sink's accounting.
+   */
+  refused: number;
   sinks: SinkStats[];
 }
 

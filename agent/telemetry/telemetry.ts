@@ -158,6 +158,16 @@ export class Telemetry {
     );
   }
 
+  /**
+   * Readings the spool refused because it (or the disk) was full: never stored, they have no seq
+   * and belong to no sink's accounting, so they are counted as input rejected by the spool.
+   */
+  spoolRefused(n: number, detail?: string): void {
+    if (n <= 0) return;
+    this.rejected.inc({ source: "spool", reason: "spool-full" }, n);
+    this.warnLimited("drop:spool-refused", { count: n, detail }, "readings refused: spool full");
+  }
+
   drop(sink: string, reason: string, n: number, detail?: string): void {
     if (n <= 0) return;
     this.dropped.inc({ sink, reason }, n);

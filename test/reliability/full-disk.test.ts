@@ -137,8 +137,15 @@ describe.skipIf(!MOUNTABLE)("full disk under the spool (tmpfs 8 MiB)", () => {
 
   it("drop-oldest: keeps acknowledging, counts the drops, never crashes", async () => {
     const { cfg, ballast, metricsPort } = await setup("drop-oldest");
-    const dropped = async () =>
-      metricSum(await scrape(metricsPort), "edgespool_dropped_total", 'reason="spool-full"');
+    // Stored rows that drop-oldest deleted, plus readings refused outright (no room even after
+    // dropping: never stored, so counted spool-wide as rejected rather than as the sink's drop).
+    const dropped = async () => {
+      const m = await scrape(metricsPort);
+      return (
+        metricSum(m, "edgespool_dropped_total", 'reason="spool-full"') +
+        metricSum(m, "edgespool_rejected_total", 'source="spool"', 'reason="spool-full"')
+      );
+    };
     expect(await waitFor(async () => (await dropped()) > 0, 35_000), "no spool-full drops counted").toBe(
       true,
     );

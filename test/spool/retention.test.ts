@@ -94,15 +94,22 @@ describe("onFull", () => {
     expect(dropped(spool, "a")).toEqual({ "spool-full": gone - 10 });
   });
 
-  it("drop-newest refuses incoming records and keeps the old ones", () => {
-    const { spool } = setup({ maxBytes: 4000, onFull: "drop-newest" });
+  it("drop-newest refuses incoming records and keeps the old ones", async () => {
+    const { spool, telemetry } = setup({ maxBytes: 4000, onFull: "drop-newest" });
     spool.setSinks(["a"]);
     const res = fill(spool, 40);
     const stored = res.filter((r) => r.stored === 1).length;
     expect(res.slice(stored).every((r) => r.droppedNewest === 1 && r.stored === 0)).toBe(true);
     expect(spool.read(0, 100).map((r) => r.id)).toEqual(Array.from({ length: stored }, (_, i) => `r${i}`));
     expect(spool.stats().bytes).toBeLessThanOrEqual(4000);
-    expect(dropped(spool, "a")).toEqual({ "spool-full": 40 - stored });
+    // Refused readings were never stored (no seq): counted spool-wide, not as the sink's drops,
+    // so shipped + dropped + depth = lastSeq still holds for the sink.
+    expect(dropped(spool, "a")).toEqual({});
+    expect(spool.stats().refused).toBe(40 - stored);
+    expect(spool.stats().lastSeq).toBe(stored);
+    expect(
+      await metric(telemetry, "edgespool_rejected_total", { source: "spool", reason: "spool-full" }),
+    ).toBe(40 - stored);
     // A re-sent id that is already stored is a duplicate, not a drop.
     expect(spool.append([record("r0", "s", T0, 200)])).toMatchObject({ duplicates: 1, droppedNewest: 0 });
   });
@@ -184,6 +191,20 @@ describe("disk full (SQLITE_FULL, provoked with max_page_count)", () => {
       expect(s.records).toBeGreaterThan(0);
       expect(spool.read(0, 5000)).toHaveLength(s.records);
     }
+  });
+
+  it("a batch refused with an empty spool (no room even after dropping) is in no sink's count", () => {
+    const { spool } = setup({ maxPageCount: 80, onFull: "drop-oldest" });
+    spool.setSinks(["a"]);
+    // Everything shipped: nothing left to drop, and this batch alone is larger than the file may be.
+    expect(spool.append(big(0, 400))).toMatchObject({ stored: 0, droppedNewest: 400 });
+    const s = spool.stats();
+    expect(s.lastSeq).toBe(0);
+    expect(s.refused).toBe(400);
+    // shipped + dropped + depth = lastSeq: the refused readings never had a seq.
+    expect(s.sinks[0]).toMatchObject({ shipped: 0, dropped: {}, depth: 0 });
+    expect(spool.append(big(1, 10)).stored).toBe(10);
+    expect(spool.stats().lastSeq).toBe(10);
   });
 });
 

@@ -1,5 +1,3 @@
-import type { Logger } from "../telemetry/logger.js";
-
 /** The Node.js majors CI runs the whole suite on; `engines` in package.json says the same. */
 export const SUPPORTED_NODE_MAJORS: readonly number[] = [20, 22, 24];
 
@@ -22,14 +20,14 @@ export function nodeSupportNotice(version: string = process.version): string | u
 }
 
 /**
- * Says once, at start and in our own log, when the Node.js in use needs attention. The AWS SDK
- * would otherwise print its own multi-line NodeVersionSupportWarning on stderr in every process
- * that creates a client (the Kinesis sink): having said it here, we switch that one off through
- * the SDK's documented variable, unless the user set it themselves.
+ * Says once, at start and through `say` (the agent's log, or stderr for `consume`), when the
+ * Node.js in use needs attention. The AWS SDK would otherwise print its own multi-line
+ * NodeVersionSupportWarning on stderr in every process that creates a client: having said it
+ * here, we switch that one off through the SDK's documented variable, unless the user set it.
  */
-export function announceNodeSupport(log: Pick<Logger, "warn">, version: string = process.version): void {
+export function announceNodeSupport(say: (notice: string) => void, version: string = process.version): void {
   const notice = nodeSupportNotice(version);
   if (notice === undefined) return;
-  log.warn({ node: version }, notice);
+  say(notice);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }

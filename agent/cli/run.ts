@@ -10,7 +10,7 @@ import { announceNodeSupport } from "./node-support.js";
  */
 export async function runCommand(cfg: Readonly<Config>, file: string): Promise<void> {
   const log = createLogger({ level: cfg.log.level });
-  announceNodeSupport(log);
+  announceNodeSupport((notice) => log.warn({ node: process.version }, notice));
   let agent: AgentHandle | undefined;
   let hupWhileStarting = false;
   let stopWhileStarting = false;

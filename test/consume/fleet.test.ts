@@ -6,11 +6,11 @@ import { type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { type KinesisClient, SplitShardCommand } from "@aws-sdk/client-kinesis";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Lease, LeaseTable, SHARD_END } from "../../agent/consume/leases.js";
-import { contentId } from "../../agent/record/ids.js";
 import { createFleet, type TruthReading } from "../../simulator/fleet.js";
 import { createMqttOutput } from "../../simulator/outputs/mqtt.js";
 import { runFleet } from "../../simulator/run.js";
 import { collectTruth } from "../../simulator/truth.js";
+import { truthId } from "../helpers/truth-id.js";
 import { CLI } from "../helpers/agent-process.js";
 import { clientWithStream, CREDS, type Kinesalite, startKinesalite, waitActive } from "../kinesis/helpers.js";
 import { waitFor } from "../simulator/broker.js";
@@ -108,15 +108,6 @@ async function house(i: number, port: number): Promise<TruthReading[]> {
   return truth;
 }
 
-const idOf = (t: TruthReading) =>
-  contentId({
-    sensor: t.sensor,
-    temperature: t.temperature,
-    humidity: t.humidity,
-    deviceTs: t.ts,
-    deviceSeq: t.seq,
-  })!;
-
 describe.skipIf(!existsSync(CLI))("fleet: agents → kinesis → lease-sharing consumers → dynamodb", () => {
   it("stores every hot reading exactly once through a SIGKILLed worker and a shard split", async () => {
     const k = await startKinesalite();
@@ -178,7 +169,7 @@ describe.skipIf(!existsSync(CLI))("fleet: agents → kinesis → lease-sharing c
 
     const truth = (await houses).flat();
     // Ground truth: what the fleet sent that a correct pipeline keeps (valid, at least 35 °C).
-    const hot = new Set(truth.filter((t) => t.valid && t.copies > 0 && t.temperature >= 35).map(idOf));
+    const hot = new Set(truth.filter((t) => t.valid && t.copies > 0 && t.temperature >= 35).map(truthId));
     const cold = truth.filter((t) => t.valid && t.copies > 0 && t.temperature < 35);
     expect(hot.size).toBeGreaterThan(PER_FLEET * 0.03);
     expect(cold.some((t) => t.temperature >= 33)).toBe(true);

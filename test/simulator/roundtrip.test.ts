@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../agent/config/load.js";
-import { contentId } from "../../agent/record/ids.js";
+import { truthId } from "../helpers/truth-id.js";
 import type { CanonicalRecord } from "../../agent/record/record.js";
 import { type AgentHandle, startAgent } from "../../agent/runtime.js";
 import { readNdjsonDir } from "../../agent/sinks/file/read.js";
@@ -103,18 +103,7 @@ async function roundTrip(faults: Partial<FaultRates>, readings: number) {
   });
   await output.close();
   const valid = truth.filter((t) => t.valid);
-  const expected = new Map(
-    valid.map((t) => [
-      contentId({
-        sensor: t.sensor,
-        temperature: t.temperature,
-        humidity: t.humidity,
-        deviceTs: t.ts,
-        deviceSeq: t.seq,
-      }) ?? "",
-      t,
-    ]),
-  );
+  const expected = new Map(valid.map((t) => [truthId(t), t]));
   await waitFor(() => {
     const st = handle.stats();
     return st.sinks.every((s) => s.depth === 0) && readNdjsonDir(out).length >= expected.size;

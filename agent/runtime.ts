@@ -106,21 +106,12 @@ export async function startAgent(config: Readonly<Config>, opts: StartOptions = 
     );
   };
 
-  // Sees each group commit's result, so health can tell a spool that holds producers back.
-  const append: SpoolApi["append"] = (records) => {
-    const res = spool.append(records);
-    appendBlocked = res.blocked;
-    return res;
-  };
-  const watched = new Proxy(spool, {
-    get(target, prop) {
-      if (prop === "append") return append;
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-  const ingest: IngestQueue = createIngest(watched, telemetry, {
+  const ingest: IngestQueue = createIngest(spool, telemetry, {
     agentId: config.agentId,
+    // Health tells a spool that holds producers back from one that is merely busy.
+    onAppend: (blocked) => {
+      appendBlocked = blocked;
+    },
     maxCommitRecords: config.spool.maxCommitRecords,
     commitDelayMs: config.spool.commitDelayMs,
     now: opts.now,

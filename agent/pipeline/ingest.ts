@@ -23,6 +23,8 @@ export interface IngestOptions {
   now?: () => number;
   /** Monotonic clock for telling which senders are active (tests inject one). */
   clock?: () => number;
+  /** Told after every append whether the spool held the group back (`onFull: block`), for health. */
+  onAppend?: (blocked: boolean) => void;
 }
 
 /** A sender counts as active this many commit delays after its last submission or acknowledgement. */
@@ -115,6 +117,7 @@ export function createIngest(spool: SpoolApi, telemetry: Telemetry, opts: Ingest
       let result: ReturnType<SpoolApi["append"]>;
       try {
         result = spool.append(records);
+        opts.onAppend?.(result.blocked);
       } catch (err) {
         telemetry.log.error({ err }, "spool append failed");
         for (const p of group) p.reject(err);

@@ -68,7 +68,7 @@ describe("http sink resends at the wire", () => {
       temperature: 20 + i / 10,
       ...(i % 2 === 0 ? { deviceSeq: i } : {}),
     }));
-    shipper.notify((await ingest.submit("src", readings)).stored);
+    await ingest.submit("src", readings);
     const deadline = Date.now() + 20_000;
     while (spool.stats().sinks[0]!.depth > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));

@@ -91,8 +91,7 @@ function start(dir: string, out: string) {
       expect(await waitFor(() => caughtUpFrom >= last, 30_000), `loop caught up to seq ${last}`).toBe(true);
     },
     async put(rs: Reading[]) {
-      for (let i = 0; i < rs.length; i += 5)
-        await ingest.submit("src", rs.slice(i, i + 5));
+      for (let i = 0; i < rs.length; i += 5) await ingest.submit("src", rs.slice(i, i + 5));
     },
     /** Like kill -9 for the pipeline: the loop stops, open windows vanish, nothing is flushed. */
     async crash() {
